@@ -1,0 +1,102 @@
+package app
+
+import (
+	_ "embed"
+	"log/slog"
+	"net/http"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/fluxbase/fluxbase/internal/config"
+	"github.com/fluxbase/fluxbase/internal/httpx"
+	"github.com/fluxbase/fluxbase/internal/obs"
+)
+
+// stack is the middleware every request passes through, outermost first:
+// the request id, so that everything after can log it; the client address;
+// the access log and metrics, which must see the final status; panic
+// recovery inside them, so that a panic is logged and counted as the 500 it
+// becomes; then security headers, CORS and the body limit.
+type stack struct {
+	cfg     *config.Config
+	log     *slog.Logger
+	metrics *obs.Metrics
+	mw      []func(http.Handler) http.Handler
+}
+
+func newStack(cfg *config.Config, log *slog.Logger, metrics *obs.Metrics) (*stack, error) {
+	proxies, err := httpx.ParseTrustedProxies(cfg.HTTP.TrustedProxies)
+	if err != nil {
+		return nil, err
+	}
+	s := &stack{cfg: cfg, log: log, metrics: metrics}
+	s.mw = []func(http.Handler) http.Handler{
+		httpx.AssignRequestID,
+		httpx.RealIP(proxies),
+		httpx.AccessLog(log),
+		httpx.Metrics(metrics),
+		httpx.Recover(log),
+		httpx.SecurityHeaders(httpx.APISecurity()),
+	}
+	if cfg.HTTP.CORS.Enabled {
+		cors, err := httpx.CORS(cfg.HTTP.CORS)
+		if err != nil {
+			return nil, err
+		}
+		s.mw = append(s.mw, cors)
+	}
+	s.mw = append(s.mw, httpx.BodyLimit(cfg.HTTP.MaxBodyBytes))
+	return s, nil
+}
+
+// newRouter returns a chi router with the middleware stack, JSON 404 and
+// 405 answers, and the routes that answer whatever the state of the
+// database: health, readiness and metrics.
+func (s *stack) newRouter(h *health) chi.Router {
+	r := chi.NewRouter()
+	r.Use(s.mw...)
+	r.NotFound(httpx.NotFound)
+	r.MethodNotAllowed(httpx.MethodNotAllowed)
+	r.Get("/health", h.handleHealth)
+	r.Get("/ready", h.handleReady)
+	r.Get("/openapi.json", serveOpenAPI)
+	if s.cfg.Metrics.Enabled {
+		r.Method(http.MethodGet, "/metrics", s.metrics.Handler())
+	}
+	return r
+}
+
+// openAPI documents every route the router serves; a test walks the router
+// to keep the two in step.
+//
+//go:embed openapi.json
+var openAPI []byte
+
+func serveOpenAPI(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-cache")
+	_, _ = w.Write(openAPI)
+}
+
+var errStarting = httpx.NewError(http.StatusServiceUnavailable, "starting",
+	"Fluxbase is starting and not ready to serve this request yet").WithHint("retry shortly; GET /ready answers 200 once it is ready")
+
+// bootRouter serves while the database starts: every route but health,
+// readiness and metrics answers 503 "starting".
+func (s *stack) bootRouter(h *health) http.Handler {
+	r := s.newRouter(h)
+	starting := func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Retry-After", "1")
+		httpx.WriteError(w, r, errStarting)
+	}
+	r.NotFound(starting)
+	r.MethodNotAllowed(starting)
+	return r
+}
+
+// router serves everything once the services are up.
+func (s *stack) router(h *health, svc *services) chi.Router {
+	r := s.newRouter(h)
+	r.Method(http.MethodGet, "/.well-known/jwks.json", svc.identity.JWKSHandler())
+	return r
+}

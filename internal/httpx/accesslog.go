@@ -1,0 +1,154 @@
+package httpx
+
+import (
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+)
+
+// UnmatchedRoute is the route label of requests that no route handled:
+// 404s and 405s from the router, and requests answered before routing
+// (CORS preflights, oversized bodies). Raw paths never become labels.
+const UnmatchedRoute = "unmatched"
+
+// AccessLog writes one line per request when the handler returns, with
+// request_id, method, route (the chi pattern), path, query (secrets
+// redacted), status, duration_ms, bytes, ip, user_agent, the attributes
+// added with SetLogAttr (user_id, role…) and, for 5xx, the error cause.
+//
+// Levels: error for 5xx (the server failed), info for everything else,
+// 4xx included: a client's mistake is not an operator's problem, and warn
+// lines for every expired token or missing row would bury the real ones.
+//
+// It must be installed with chi's Router.Use, so that the route pattern is
+// known once the handler returns. Requests whose handler aborts with a panic
+// that escapes (http.ErrAbortHandler) are still logged, with aborted=true.
+func AccessLog(log *slog.Logger) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			start := time.Now()
+			r, st := withState(r)
+			rw := WrapResponseWriter(w)
+			completed := false
+			defer func() {
+				logRequest(log, r, st, rw, time.Since(start), completed)
+			}()
+			next.ServeHTTP(rw, r)
+			completed = true
+		})
+	}
+}
+
+func logRequest(log *slog.Logger, r *http.Request, st *requestState, rw *ResponseWriter, d time.Duration, completed bool) {
+	extra, cause, unmatched := st.snapshot()
+	status := finalStatus(rw, completed)
+
+	level := slog.LevelInfo
+	if status >= 500 || !completed {
+		level = slog.LevelError
+	}
+	ctx := r.Context()
+	if !log.Enabled(ctx, level) {
+		return
+	}
+
+	attrs := make([]slog.Attr, 0, 14+len(extra))
+	attrs = append(attrs,
+		slog.String("request_id", RequestID(ctx)),
+		slog.String("method", r.Method),
+		slog.String("route", routeLabel(r, unmatched)),
+		slog.String("path", r.URL.Path),
+	)
+	if r.URL.RawQuery != "" {
+		attrs = append(attrs, slog.String("query", RedactQuery(r.URL.RawQuery)))
+	}
+	attrs = append(attrs,
+		slog.Int("status", status),
+		slog.Float64("duration_ms", float64(d.Microseconds())/1000),
+		slog.Int64("bytes", rw.BytesWritten()),
+		slog.String("ip", ClientIP(r)),
+		slog.String("user_agent", r.UserAgent()),
+		slog.String("proto", r.Proto),
+	)
+	if !completed {
+		attrs = append(attrs, slog.Bool("aborted", true))
+	}
+	attrs = append(attrs, extra...)
+	if cause != nil {
+		attrs = append(attrs, slog.String("error", cause.Error()))
+	}
+	log.LogAttrs(ctx, level, "request", attrs...)
+}
+
+// finalStatus is what the client saw: a handler that returns without
+// writing gets an implicit 200 from net/http.
+func finalStatus(rw *ResponseWriter, completed bool) int {
+	if s := rw.Status(); s != 0 {
+		return s
+	}
+	if completed {
+		return http.StatusOK
+	}
+	return 0
+}
+
+// routeLabel is the chi route pattern of r, or UnmatchedRoute.
+func routeLabel(r *http.Request, unmatched bool) string {
+	if unmatched {
+		return UnmatchedRoute
+	}
+	if rctx := chi.RouteContext(r.Context()); rctx != nil {
+		if p := rctx.RoutePattern(); p != "" {
+			return p
+		}
+	}
+	return UnmatchedRoute
+}
+
+// sensitiveParams are query parameters that carry credentials: API keys,
+// tokens of signed URLs and OAuth callbacks.
+var sensitiveParams = map[string]bool{
+	"apikey": true, "api_key": true, "key": true, "jwt": true, "code": true,
+	"password": true, "secret": true, "signature": true, "sig": true,
+	"x-amz-signature": true, "x-amz-credential": true, "x-amz-security-token": true,
+}
+
+// isSensitiveParam also catches token, access_token, refresh_token,
+// id_token, client_secret and the like by substring.
+func isSensitiveParam(name string) bool {
+	n := strings.ToLower(name)
+	if sensitiveParams[n] {
+		return true
+	}
+	for _, s := range []string{"token", "secret", "password", "apikey", "api_key", "signature", "credential"} {
+		if strings.Contains(n, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// RedactQuery returns the raw query with the values of credential-bearing
+// parameters replaced by "REDACTED", keeping order and encoding of the
+// rest so the line still shows what the client asked for.
+func RedactQuery(raw string) string {
+	if raw == "" {
+		return ""
+	}
+	parts := strings.Split(raw, "&")
+	for i, p := range parts {
+		k, _, hasValue := strings.Cut(p, "=")
+		name := k
+		if u, err := url.QueryUnescape(k); err == nil {
+			name = u
+		}
+		if hasValue && isSensitiveParam(name) {
+			parts[i] = k + "=REDACTED"
+		}
+	}
+	return strings.Join(parts, "&")
+}

@@ -1,0 +1,86 @@
+package httpx
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"sync"
+)
+
+// requestState is the mutable per-request record shared by the middleware
+// stack: attributes for the access log line, the cause of a 5xx and whether
+// routing found no route. It is created once by the outermost middleware
+// that needs it, and every later copy of the request points at the same one.
+type requestState struct {
+	mu        sync.Mutex
+	attrs     []slog.Attr
+	cause     *Error
+	unmatched bool
+}
+
+type stateKey struct{}
+
+func stateOf(ctx context.Context) *requestState {
+	st, _ := ctx.Value(stateKey{}).(*requestState)
+	return st
+}
+
+// withState returns r carrying a request state, reusing the one already
+// attached by an outer middleware.
+func withState(r *http.Request) (*http.Request, *requestState) {
+	if st := stateOf(r.Context()); st != nil {
+		return r, st
+	}
+	st := &requestState{}
+	return r.WithContext(context.WithValue(r.Context(), stateKey{}, st)), st
+}
+
+// SetLogAttr adds key=value to the access log line of r, replacing an
+// earlier value of the same key. Handlers and middleware use it for what
+// only they know (user_id, role, the table touched). It is a no-op when no
+// access log middleware runs for r. Safe for concurrent use.
+func SetLogAttr(r *http.Request, key string, value any) {
+	st := stateOf(r.Context())
+	if st == nil {
+		return
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	for i := range st.attrs {
+		if st.attrs[i].Key == key {
+			st.attrs[i] = slog.Any(key, value)
+			return
+		}
+	}
+	st.attrs = append(st.attrs, slog.Any(key, value))
+}
+
+// recordCause remembers the error behind a 5xx response so that the access
+// log line says why the request failed.
+func recordCause(r *http.Request, e *Error) {
+	st := stateOf(r.Context())
+	if st == nil {
+		return
+	}
+	st.mu.Lock()
+	st.cause = e
+	st.mu.Unlock()
+}
+
+// markUnmatched records that no route handled r, so metrics and logs use the
+// fixed "unmatched" label instead of whatever partial pattern routing saw.
+func markUnmatched(r *http.Request) {
+	st := stateOf(r.Context())
+	if st == nil {
+		return
+	}
+	st.mu.Lock()
+	st.unmatched = true
+	st.mu.Unlock()
+}
+
+func (st *requestState) snapshot() (attrs []slog.Attr, cause *Error, unmatched bool) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return append([]slog.Attr(nil), st.attrs...), st.cause, st.unmatched
+}

@@ -1,0 +1,167 @@
+package pg_test
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/fluxbase/fluxbase/internal/config"
+	"github.com/fluxbase/fluxbase/internal/migrations"
+	"github.com/fluxbase/fluxbase/internal/pg"
+)
+
+// syncBuffer is a log sink safe for concurrent writers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// burst runs n concurrent read-only requests and returns their errors.
+func burst(db *pg.DB, n int) []error {
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			errs[i] = db.InRequestTx(ctx, pg.Request{Role: "anon", ReadOnly: true}, func(ctx context.Context, tx pgx.Tx) error {
+				var one int
+				return tx.QueryRow(ctx, "select 1 from pg_sleep(0.02)").Scan(&one)
+			})
+		}()
+	}
+	wg.Wait()
+	return errs
+}
+
+func requireNoErrors(t *testing.T, what string, errs []error) {
+	t.Helper()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+}
+
+// TestRequestsRecoverFromKilledConnections terminates every API session of
+// a pool and immediately sends requests: pgxpool does not ping connections
+// idle for less than a second, so the requests meet dead connections and
+// must retry by themselves.
+func TestRequestsRecoverFromKilledConnections(t *testing.T) {
+	_, dsn := newDB(t)
+	ctx := context.Background()
+	logs := &syncBuffer{}
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	db, err := pg.Connect(ctx, config.DatabaseConfig{MaxConns: 12}, dsn, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.ConnectAPI(ctx); err != nil {
+		t.Fatal(err)
+	}
+	requireNoErrors(t, "warm-up", burst(db, 8))
+	var pids []uint32
+	for _, c := range db.API.AcquireAllIdle(ctx) {
+		pids = append(pids, c.Conn().PgConn().PID())
+		c.Release()
+	}
+	if len(pids) < 2 {
+		t.Fatalf("expected several idle API connections, got %d", len(pids))
+	}
+	if _, err := db.Admin.Exec(ctx, `select pg_terminate_backend(pid::int) from unnest($1::int8[]) as pid`, pids); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond) // let the terminations land
+	requireNoErrors(t, "right after the sessions were killed", burst(db, 8))
+	if !strings.Contains(logs.String(), "retrying the start of a request transaction") {
+		t.Fatalf("no request met a dead connection; the test did not exercise the retry. Logs:\n%s", logs)
+	}
+}
+
+// TestRequestsRecoverAfterPostgresRestart restarts a private PostgreSQL
+// under a running pool: requests during the outage fail fast with 503, and
+// the first requests after it succeed.
+func TestRequestsRecoverAfterPostgresRestart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts its own PostgreSQL")
+	}
+	ctx := context.Background()
+	root := t.TempDir()
+	// PostgreSQL runs as an unprivileged user when we are root: it must be
+	// able to traverse to its data directory.
+	for _, d := range []string{filepath.Dir(root), root} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	opts := pg.EmbeddedOptions{DataDir: filepath.Join(root, "pg"), Port: freePort(t)}
+	log := slog.New(slog.NewTextHandler(&syncBuffer{}, nil))
+	emb, err := pg.StartEmbedded(ctx, opts, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = emb.Stop(context.Background()) })
+
+	db, err := pg.Connect(ctx, config.DatabaseConfig{MaxConns: 12}, emb.DSN(), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := migrations.Apply(ctx, db.Admin, log); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.ConnectAPI(ctx); err != nil {
+		t.Fatal(err)
+	}
+	requireNoErrors(t, "before the restart", burst(db, 8))
+
+	if err := emb.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	errs := burst(db, 4)
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("requests during the outage took %s; they must fail fast", d)
+	}
+	for _, err := range errs {
+		if err == nil {
+			t.Fatal("a request succeeded while PostgreSQL was down")
+		}
+		if he := pg.ErrorFrom(err); he.Status != 503 || he.Code != pg.CodeDatabaseUnavailable {
+			t.Fatalf("outage maps to %d %s (%v), want 503 %s", he.Status, he.Code, err, pg.CodeDatabaseUnavailable)
+		}
+	}
+
+	emb2, err := pg.StartEmbedded(ctx, opts, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = emb2.Stop(context.Background()) })
+	requireNoErrors(t, "first requests after the restart", burst(db, 8))
+	if _, err := db.Ping(ctx); err != nil {
+		t.Fatalf("admin pool after the restart: %v", err)
+	}
+}
