@@ -126,6 +126,9 @@ func usageArgs(v cobra.PositionalArgs) cobra.PositionalArgs {
 		if err := v(cmd, args); err != nil {
 			if cmd.HasSubCommands() && len(args) > 0 {
 				msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+				if cmd.SuggestionsMinimumDistance <= 0 {
+					cmd.SuggestionsMinimumDistance = 2
+				}
 				if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
 					msg += "; did you mean " + strings.Join(s, " or ") + "?"
 				}

@@ -58,7 +58,8 @@ type DatabaseConfig struct {
 	// AuthenticatorRole is the NOINHERIT login role that request
 	// transactions switch from into anon, authenticated or service_role.
 	AuthenticatorRole string `koanf:"authenticator_role"`
-	// MaxConns of each pool; 0 derives it from the CPUs (see PoolMaxConns).
+	// MaxConns is the connection budget of the whole process, shared by
+	// its pools; 0 lets the pg package derive it from the CPUs.
 	MaxConns          int32         `koanf:"max_conns"`
 	MinConns          int32         `koanf:"min_conns"`
 	MaxConnLifetime   time.Duration `koanf:"max_conn_lifetime"`

@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -119,9 +118,8 @@ func TestDefaults(t *testing.T) {
 			t.Errorf("exposed_headers lacks %s", h)
 		}
 	}
-	wantConns := int32(max(4, min(32, 4*runtime.GOMAXPROCS(0))))
-	if c.Database.MaxConns != wantConns {
-		t.Errorf("max_conns = %d, want derived %d", c.Database.MaxConns, wantConns)
+	if c.Database.MaxConns != 0 {
+		t.Errorf("max_conns = %d, want 0 (derived by the pg package)", c.Database.MaxConns)
 	}
 	if !c.UsesEmbedded() {
 		t.Error("zero configuration must use the embedded PostgreSQL")
@@ -171,10 +169,6 @@ func TestHelpers(t *testing.T) {
 	c.Database.URL = "postgres://x@y/z"
 	if c.UsesEmbedded() {
 		t.Error("UsesEmbedded with a URL")
-	}
-	d := DatabaseConfig{MaxConns: 7}
-	if d.PoolMaxConns() != 7 {
-		t.Error("PoolMaxConns ignores max_conns")
 	}
 }
 
@@ -294,7 +288,7 @@ func TestConfigFileSelection(t *testing.T) {
 		}
 	})
 	for name, opts := range map[string]LoadOptions{
-		"explicit --config":       {File: "/nonexistent/fluxbase.yaml"},
+		"explicit --config":        {File: "/nonexistent/fluxbase.yaml"},
 		"explicit FLUXBASE_CONFIG": {Env: []string{"FLUXBASE_CONFIG=/nonexistent/fluxbase.yaml"}},
 	} {
 		t.Run("missing "+name+" is an error", func(t *testing.T) {
@@ -323,7 +317,7 @@ func TestEnvMapping(t *testing.T) {
 		"FLUXBASE_DATABASE_EMBEDDED_BIN_DIR=/opt/pg/bin",
 		"FLUXBASE_DATABASE_EMBEDDED_DATA_DIR=/var/lib/pg",
 		"FLUXBASE_DATABASE_EMBEDDED_PORT=5433",
-		"FLUXBASE_HTTP_CORS_ALLOWED_ORIGINS=https://a.example.com, https://B.example.com/ ,",
+		"FLUXBASE_HTTP_CORS_ALLOWED_ORIGINS=https://a.example.com, https://B.example.com/ ,HTTPS://*.Example.org",
 		"FLUXBASE_HTTP_CORS_ALLOW_CREDENTIALS=true",
 		"FLUXBASE_HTTP_MAX_BODY_BYTES=2MiB",
 		"FLUXBASE_HTTP_READ_TIMEOUT=1m30s",
@@ -348,7 +342,7 @@ func TestEnvMapping(t *testing.T) {
 		{"database.embedded.bin_dir", c.Database.Embedded.BinDir, "/opt/pg/bin"},
 		{"database.embedded.data_dir", c.Database.Embedded.DataDir, "/var/lib/pg"},
 		{"database.embedded.port", c.Database.Embedded.Port, 5433},
-		{"http.cors.allowed_origins", c.HTTP.CORS.AllowedOrigins, []string{"https://a.example.com", "https://b.example.com"}},
+		{"http.cors.allowed_origins", c.HTTP.CORS.AllowedOrigins, []string{"https://a.example.com", "https://b.example.com", "https://*.example.org"}},
 		{"http.cors.allow_credentials", c.HTTP.CORS.AllowCredentials, true},
 		{"http.max_body_bytes", c.HTTP.MaxBodyBytes, int64(2 << 20)},
 		{"http.read_timeout", c.HTTP.ReadTimeout, 90 * time.Second},
@@ -527,7 +521,7 @@ migrations:
 	if len(c.HTTP.CORS.ExposedHeaders) != 0 {
 		t.Errorf("an explicit empty list must clear the default, got %v", c.HTTP.CORS.ExposedHeaders)
 	}
-	if c.Database.URL != "" || c.Database.MinConns != 2 || c.Database.MaxConns != Default().Database.MaxConns {
+	if c.Database.URL != "" || c.Database.MinConns != 2 || c.Database.MaxConns != 0 {
 		t.Errorf("database = %+v", c.Database)
 	}
 	if c.Metrics.Enabled != true || c.Log.Level != "info" {
@@ -558,6 +552,11 @@ func TestInvalidValues(t *testing.T) {
 		{"FLUXBASE_HTTP_TRUSTED_PROXIES=proxy.local", `http.trusted_proxies: "proxy.local" is not a network`},
 		{"FLUXBASE_HTTP_CORS_ALLOWED_ORIGINS=https://app.example.com/path", `http.cors.allowed_origins: "https://app.example.com/path" is not an origin`},
 		{"FLUXBASE_HTTP_CORS_ALLOWED_ORIGINS=app.example.com", `http.cors.allowed_origins: "app.example.com" is not an origin`},
+		{"FLUXBASE_HTTP_CORS_ALLOWED_ORIGINS=https://*.com", `http.cors.allowed_origins: "https://*.com" is not an origin`},
+		{"FLUXBASE_HTTP_CORS_ALLOWED_ORIGINS=https://a.*.example.com", `http.cors.allowed_origins: "https://a.*.example.com" is not an origin`},
+		{"FLUXBASE_HTTP_CORS_ALLOWED_ORIGINS=https://*.*.example.com", `http.cors.allowed_origins: "https://*.*.example.com" is not an origin`},
+		{"FLUXBASE_HTTP_CORS_ALLOWED_ORIGINS=https://*.example.com/x", `http.cors.allowed_origins: "https://*.example.com/x" is not an origin`},
+		{"FLUXBASE_HTTP_CORS_ALLOWED_ORIGINS=https://*.example.com:8443,null,http://localhost:3000", ""},
 		{"FLUXBASE_HTTP_CORS_ALLOW_CREDENTIALS=true", `http.cors.allow_credentials: cannot be true while http.cors.allowed_origins contains "*"`},
 		{"FLUXBASE_HTTP_CORS_ALLOWED_METHODS=GET,PO ST", `http.cors.allowed_methods: "PO ST" is not an HTTP method`},
 		{"FLUXBASE_HTTP_CORS_ALLOWED_HEADERS=x-ok,x:bad", `http.cors.allowed_headers: "x:bad" is not a header name`},
@@ -568,7 +567,7 @@ func TestInvalidValues(t *testing.T) {
 		{"FLUXBASE_DATABASE_AUTHENTICATOR_ROLE=pg_auth", `database.authenticator_role: "pg_auth" is reserved by PostgreSQL`},
 		{"FLUXBASE_DATABASE_AUTHENTICATOR_ROLE=anon", `database.authenticator_role: "anon" is a role with another purpose`},
 		{"FLUXBASE_DATABASE_MAX_CONNS=-1", "database.max_conns: must not be negative"},
-		{"FLUXBASE_DATABASE_MIN_CONNS=100", "database.min_conns: (100) is larger than database.max_conns"},
+		{"FLUXBASE_DATABASE_MIN_CONNS=100", ""}, // max_conns 0 is derived by the pool, which caps min_conns
 		{"FLUXBASE_DATABASE_HEALTH_CHECK_PERIOD=0s", "database.health_check_period: must be greater than 0"},
 		{"FLUXBASE_DATABASE_CONNECT_TIMEOUT=0s", "database.connect_timeout: must be greater than 0"},
 		{"FLUXBASE_DATABASE_STATEMENT_TIMEOUT=-5s", "database.statement_timeout: must not be negative"},
@@ -632,6 +631,15 @@ func TestValidateOnHandBuiltConfig(t *testing.T) {
 	}
 	if !strings.Contains(lines[0], "(set in fluxbase.yaml or FLUXBASE_DATA_DIR)") {
 		t.Errorf("problem without a source should say where to set it: %q", lines[0])
+	}
+}
+
+func TestMinConnsAboveMaxConns(t *testing.T) {
+	emptyDir(t)
+	_, err := Load(LoadOptions{Env: []string{"FLUXBASE_DATABASE_MAX_CONNS=5", "FLUXBASE_DATABASE_MIN_CONNS=10"}})
+	lines := problemsOf(t, err)
+	if len(lines) != 1 || !strings.Contains(lines[0], "database.min_conns: (10) is larger than database.max_conns (5)") {
+		t.Errorf("got %v", lines)
 	}
 }
 

@@ -2,23 +2,21 @@ package config
 
 import (
 	"path/filepath"
-	"runtime"
 	"time"
 )
 
 // Default returns the configuration Fluxbase runs with when nothing is
 // configured: the embedded PostgreSQL under ./fluxbase_data, HTTP on the
 // loopback interface, permissive CORS without credentials, ES256 tokens
-// with keys generated at first start. It is normalized, so derived values
-// (such as the pool size) are already filled in.
+// with keys generated at first start. It is in the normalized form Load
+// returns.
 func Default() *Config {
 	c := defaults()
 	c.normalize()
 	return c
 }
 
-// defaults is the configuration as documented, before derived values are
-// computed; docs/configuration.md shows exactly these values.
+// defaults is the configuration exactly as docs/configuration.md shows it.
 func defaults() *Config {
 	return &Config{
 		DataDir: "./fluxbase_data",
@@ -40,10 +38,13 @@ func defaults() *Config {
 				AllowedOrigins: []string{"*"},
 				AllowedMethods: []string{"GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"},
 				AllowedHeaders: []string{
-					"accept", "authorization", "apikey", "content-type", "prefer", "range",
-					"accept-profile", "content-profile", "x-client-info", "x-request-id", "x-upsert",
+					"authorization", "apikey", "content-type", "accept", "accept-profile", "content-profile",
+					"prefer", "range", "x-client-info", "x-request-id", "x-upsert", "x-supabase-api-version",
+					"cache-control",
 				},
-				ExposedHeaders:   []string{"Content-Range", "Content-Location", "X-Request-ID"},
+				ExposedHeaders: []string{
+					"Content-Range", "Content-Location", "Location", "Preference-Applied", "ETag", "X-Request-ID",
+				},
 				AllowCredentials: false,
 				MaxAge:           24 * time.Hour,
 			},
@@ -74,25 +75,6 @@ func defaults() *Config {
 		Migrations: MigrationsConfig{Dir: "./migrations", ApplyOnStart: false},
 		Metrics:    MetricsConfig{Enabled: true},
 	}
-}
-
-// Bounds of the derived pool size. The upper bound keeps several replicas,
-// each with an admin and an API pool, inside PostgreSQL's default
-// max_connections of 100.
-const (
-	minDerivedConns = 4
-	maxDerivedConns = 32
-)
-
-// PoolMaxConns is the size of each connection pool: max_conns when set,
-// otherwise 4 per CPU usable by Go, at least 4 and at most 32.
-func (d DatabaseConfig) PoolMaxConns() int32 {
-	if d.MaxConns > 0 {
-		return d.MaxConns
-	}
-	n := 4 * runtime.GOMAXPROCS(0)
-	n = max(minDerivedConns, min(n, maxDerivedConns))
-	return int32(n)
 }
 
 // UsesEmbedded reports whether Fluxbase starts its own PostgreSQL, which it

@@ -4,8 +4,9 @@
 // say how to fix it.
 //
 // It owns the shape of the configuration, its defaults and the rules for
-// each value. It must not open any file other than the configuration file,
-// read the process environment behind the caller's back (the caller passes
-// it in), talk to the database, or hold secrets of its own: no secret has a
+// each value. It must not open any file other than the configuration file
+// (the driver's URL parser may read TLS files a database URL names), read
+// the process environment behind the caller's back (the caller passes it
+// in), talk to the database, or hold secrets of its own: no secret has a
 // default.
 package config

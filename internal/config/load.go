@@ -87,7 +87,7 @@ func Resolve(opts LoadOptions) (*Loaded, error) {
 	out := &Loaded{Sources: map[string]Source{}}
 	var problems []Problem
 
-	path, explicit, err := chooseFile(opts.File, env)
+	path, namedBy, err := chooseFile(opts.File, env)
 	if err != nil {
 		return nil, err
 	}
@@ -98,12 +98,12 @@ func Resolve(opts LoadOptions) (*Loaded, error) {
 		case err == nil:
 			out.File = path
 			fileLayer, problems = parseFile(path, data)
-		case errors.Is(err, fs.ErrNotExist) && !explicit:
+		case errors.Is(err, fs.ErrNotExist) && namedBy == "":
 			// ./fluxbase.yaml is optional.
 		case errors.Is(err, fs.ErrNotExist):
 			return nil, &Error{Problems: []Problem{{Message: fmt.Sprintf(
-				"config file %s does not exist; create it, or drop --config and %s to run with defaults",
-				path, ConfigFileEnv)}}}
+				"config file %s (named by %s) does not exist; create it, or remove %s to run without one",
+				path, namedBy, namedBy)}}}
 		default:
 			return nil, &Error{Problems: []Problem{{Message: fmt.Sprintf("cannot read config file: %v", err)}}}
 		}
@@ -168,21 +168,22 @@ func Resolve(opts LoadOptions) (*Loaded, error) {
 }
 
 // chooseFile picks the configuration file: --config, else FLUXBASE_CONFIG,
-// else the optional ./fluxbase.yaml.
-func chooseFile(flagFile string, env map[string]string) (path string, explicit bool, err error) {
+// else the optional ./fluxbase.yaml. namedBy is "--config" or
+// FLUXBASE_CONFIG for a file that must exist, "" for the optional one.
+func chooseFile(flagFile string, env map[string]string) (path, namedBy string, err error) {
 	switch {
 	case flagFile != "":
-		path, explicit = flagFile, true
+		path, namedBy = flagFile, "--config"
 	case env[ConfigFileEnv] != "":
-		path, explicit = env[ConfigFileEnv], true
+		path, namedBy = env[ConfigFileEnv], ConfigFileEnv
 	default:
 		path = DefaultFile
 	}
 	if st, err := os.Stat(path); err == nil && st.IsDir() {
-		return "", false, &Error{Problems: []Problem{{Message: fmt.Sprintf(
+		return "", "", &Error{Problems: []Problem{{Message: fmt.Sprintf(
 			"config file %s is a directory; name a YAML file such as %s", path, DefaultFile)}}}
 	}
-	return path, explicit, nil
+	return path, namedBy, nil
 }
 
 // environMap reads KEY=value pairs; the first occurrence of a name wins, as

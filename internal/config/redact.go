@@ -16,7 +16,7 @@ import (
 const redactedValue = "[redacted]"
 
 // kvPassword finds password and sslpassword in key=value connection
-// strings, quoted ('it''s', 'a\'b') or not.
+// strings, quoted ('a b', 'a\'b') or not.
 var kvPassword = regexp.MustCompile(`(\b(?:ssl)?password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s']\S*)`)
 
 // RedactDSN hides the passwords in a PostgreSQL connection string (URL or

@@ -23,9 +23,6 @@ func (c *Config) normalize() {
 	}
 	c.Log.Format = strings.ToLower(strings.TrimSpace(c.Log.Format))
 	c.Auth.JWT.Algorithm = strings.ToUpper(strings.TrimSpace(c.Auth.JWT.Algorithm))
-	if c.Database.MaxConns == 0 {
-		c.Database.MaxConns = c.Database.PoolMaxConns()
-	}
 	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
 	for i, p := range c.HTTP.TrustedProxies {
 		// A bare address is a network of one.
@@ -43,13 +40,13 @@ func (c *Config) normalize() {
 
 // normalizeOrigin lower-cases the scheme and host and drops a trailing
 // slash: browsers send "https://app.example.com", and a configured
-// "https://App.example.com/" would otherwise never match.
+// "https://App.example.com/" would otherwise never match. Anything that is
+// not an origin is left as it is for Validate to report.
 func normalizeOrigin(o string) string {
-	u, err := url.Parse(o)
-	if err != nil || u.Scheme == "" || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+	if o == "*" || !validOrigin(o) {
 		return o
 	}
-	return strings.ToLower(u.Scheme) + "://" + strings.ToLower(u.Host)
+	return strings.ToLower(strings.TrimSuffix(o, "/"))
 }
 
 // Validate checks every value and returns an *Error listing all problems,
@@ -126,7 +123,7 @@ func (c *Config) problems() []Problem {
 			continue
 		}
 		if !validOrigin(o) {
-			ch.add("http.cors.allowed_origins", "%q is not an origin; use \"*\" or scheme://host[:port] without a path, such as https://app.example.com", o)
+			ch.add("http.cors.allowed_origins", "%q is not an origin; use \"*\", scheme://host[:port] without a path such as https://app.example.com, or a wildcard such as https://*.example.com", o)
 		}
 	}
 	if co.AllowCredentials && wildcard {
@@ -161,12 +158,12 @@ func (c *Config) problems() []Problem {
 		ch.add("database.authenticator_role", "%s", msg)
 	}
 	if d.MaxConns < 0 {
-		ch.add("database.max_conns", "must not be negative; use 0 to size the pool from the number of CPUs, or a number such as 20")
+		ch.add("database.max_conns", "must not be negative; use 0 to size the pools from the number of CPUs, or a number such as 20")
 	}
 	if d.MinConns < 0 {
 		ch.add("database.min_conns", "must not be negative; use 0 to open connections only when needed")
-	} else if d.MaxConns >= 0 && d.MinConns > d.PoolMaxConns() {
-		ch.add("database.min_conns", "(%d) is larger than database.max_conns (%d); lower it or raise database.max_conns", d.MinConns, d.PoolMaxConns())
+	} else if d.MaxConns > 0 && d.MinConns > d.MaxConns {
+		ch.add("database.min_conns", "(%d) is larger than database.max_conns (%d); lower it or raise database.max_conns", d.MinConns, d.MaxConns)
 	}
 	ch.nonNegative("database.max_conn_lifetime", d.MaxConnLifetime, "1h")
 	ch.nonNegative("database.max_conn_idle_time", d.MaxConnIdleTime, "10m")
@@ -231,7 +228,7 @@ const (
 // knownPublicSecrets are HS256 secrets published in examples and default
 // setups; a server using one accepts tokens forged by anyone.
 var knownPublicSecrets = map[string]bool{
-	"super-secret-jwt-token-with-at-least-32-characters-long": true,
+	"super-secret-jwt-token-with-at-least-32-characters-long":      true,
 	"your-super-secret-jwt-token-with-at-least-32-characters-long": true,
 }
 
@@ -281,17 +278,32 @@ func validHostname(h string) bool {
 	return len(h) <= 253 && hostnameRE.MatchString(h)
 }
 
-// validOrigin accepts the serialization browsers send in Origin:
-// scheme://host[:port].
+// validOrigin accepts the serialization browsers send in Origin,
+// scheme://host[:port]; "null" (sandboxed documents, file: pages); and a
+// wildcard for the subdomains of a domain, scheme://*.example.com[:port],
+// the forms the CORS middleware matches.
 func validOrigin(o string) bool {
+	if o == "null" {
+		return true
+	}
+	if scheme, rest, ok := strings.Cut(o, "://"); ok && strings.Contains(rest, "*") {
+		// Exactly one wildcard, as the leftmost label, above a domain with
+		// at least two labels: "*.com" would allow a whole public suffix.
+		base, ok := strings.CutPrefix(rest, "*.")
+		if !ok || strings.Contains(base, "*") {
+			return false
+		}
+		host := base
+		if i := strings.IndexAny(host, ":/"); i >= 0 {
+			host = host[:i]
+		}
+		return strings.Contains(host, ".") && validOrigin(scheme+"://x."+base)
+	}
 	u, err := url.Parse(o)
 	if err != nil || u.Opaque != "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
 		return false
 	}
 	if u.Scheme == "" || u.Host == "" || (u.Path != "" && u.Path != "/") {
-		return false
-	}
-	if strings.Contains(u.Host, "*") {
 		return false
 	}
 	if p := u.Port(); p != "" {

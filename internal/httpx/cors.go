@@ -14,13 +14,13 @@ import (
 // Defaults used when the configuration leaves a CORS list empty. The headers
 // are the ones supabase-js and PostgREST clients send and read.
 var (
-	DefaultCORSMethods = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"}
-	DefaultCORSHeaders = []string{
+	defaultCORSMethods = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"}
+	defaultCORSHeaders = []string{
 		"Authorization", "Apikey", "Content-Type", "Accept", "Accept-Profile", "Content-Profile",
 		"Prefer", "Range", "X-Client-Info", "X-Request-ID", "X-Upsert", "X-Supabase-Api-Version",
 		"Cache-Control",
 	}
-	DefaultCORSExposedHeaders = []string{
+	defaultCORSExposedHeaders = []string{
 		"Content-Range", "Content-Location", "Location", "Preference-Applied", "ETag", "X-Request-ID",
 	}
 )
@@ -99,7 +99,7 @@ func newCORSPolicy(cfg config.CORSConfig) (*corsPolicy, error) {
 
 	methods := cfg.AllowedMethods
 	if len(methods) == 0 {
-		methods = DefaultCORSMethods
+		methods = defaultCORSMethods
 	}
 	var ml []string
 	for _, m := range methods {
@@ -117,7 +117,7 @@ func newCORSPolicy(cfg config.CORSConfig) (*corsPolicy, error) {
 
 	headers := cfg.AllowedHeaders
 	if len(headers) == 0 {
-		headers = DefaultCORSHeaders
+		headers = defaultCORSHeaders
 	}
 	for _, h := range headers {
 		h = strings.TrimSpace(h)
@@ -134,7 +134,7 @@ func newCORSPolicy(cfg config.CORSConfig) (*corsPolicy, error) {
 
 	exposed := cfg.ExposedHeaders
 	if len(exposed) == 0 {
-		exposed = DefaultCORSExposedHeaders
+		exposed = defaultCORSExposedHeaders
 	}
 	var el []string
 	for _, h := range exposed {

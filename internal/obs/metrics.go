@@ -13,13 +13,13 @@ import (
 // Namespace prefixes every metric Fluxbase defines.
 const Namespace = "fluxbase"
 
-// DurationBuckets spans 1 ms to 30 s: REST reads land in the first buckets,
+// durationBuckets spans 1 ms to 30 s: REST reads land in the first buckets,
 // while slow RPCs, uploads and timeouts still get a bucket of their own
 // instead of collapsing into +Inf.
-var DurationBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}
+var durationBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}
 
-// SizeBuckets spans 100 B to 100 MB in powers of ten.
-var SizeBuckets = prometheus.ExponentialBuckets(100, 10, 7)
+// sizeBuckets spans 100 B to 100 MB in powers of ten.
+var sizeBuckets = prometheus.ExponentialBuckets(100, 10, 7)
 
 // Metrics is the Prometheus registry of one Fluxbase process together with
 // the HTTP metrics that the httpx middleware feeds.
@@ -49,14 +49,14 @@ func NewMetrics() *Metrics {
 			Subsystem: "http",
 			Name:      "request_duration_seconds",
 			Help:      "Time from receiving a request to the handler returning, by method and route pattern.",
-			Buckets:   DurationBuckets,
+			Buckets:   durationBuckets,
 		}, []string{"method", "route"}),
 		size: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: Namespace,
 			Subsystem: "http",
 			Name:      "response_size_bytes",
 			Help:      "Size of response bodies, by method and route pattern.",
-			Buckets:   SizeBuckets,
+			Buckets:   sizeBuckets,
 		}, []string{"method", "route"}),
 		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Namespace: Namespace,
