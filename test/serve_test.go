@@ -161,7 +161,7 @@ func TestBadInput(t *testing.T) {
 		args []string
 		want []string
 	}{
-		{"malformed yaml", nil, []string{"serve", "--config", write("bad.yaml", "http:\n  addr: [\n")}, []string{"bad.yaml", "line"}},
+		{"malformed yaml", nil, []string{"serve", "--config", write("bad.yaml", "http:\n  addr: [\n")}, []string{"bad.yaml:2"}},
 		{"unknown key", nil, []string{"serve", "--config", write("unknown.yaml", "http:\n  adr: 1.2.3.4:5\n")}, []string{"http.adr", "http.addr"}},
 		{"invalid value", []string{"FLUXBASE_HTTP_ADDR=not-an-address"}, []string{"serve"}, []string{"http.addr"}},
 		{"invalid duration", []string{"FLUXBASE_HTTP_READ_TIMEOUT=soon"}, []string{"serve"}, []string{"http.read_timeout"}},
