@@ -18,6 +18,9 @@ TOOLS   := $(CURDIR)/bin/tools
 STATICCHECK_VERSION := v0.8.2
 # Extra arguments for `make run`, e.g. make run ARGS="--http 0.0.0.0:8080".
 ARGS ?=
+# The race detector needs cgo and a C compiler; without one the tests run
+# without it (and say so).
+RACE ?= $(shell command -v cc >/dev/null 2>&1 && echo -race)
 # Extra arguments for go test, e.g. make test TESTFLAGS="-run TestReady -v".
 TESTFLAGS ?=
 
@@ -46,8 +49,9 @@ vet:
 	@$(GO) vet ./...
 
 test: deps fmt-check vet build
-	@echo "==> go test ./... (one real PostgreSQL is started for the run and stopped at the end)"
-	@FLUXBASE_TEST_BINARY=$(CURDIR)/bin/fluxbase $(GO) test -count=1 -timeout 20m $(TESTFLAGS) ./...
+	@echo "==> go test $(RACE) ./... (one real PostgreSQL is started for the run and stopped at the end)"
+	@[ -n "$(RACE)" ] || echo "    note: no C compiler found, running without the race detector"
+	@FLUXBASE_TEST_BINARY=$(CURDIR)/bin/fluxbase $(GO) test $(RACE) -count=1 -timeout 20m $(TESTFLAGS) ./...
 
 $(TOOLS)/staticcheck:
 	@echo "==> installing staticcheck $(STATICCHECK_VERSION) into bin/tools"

@@ -16,6 +16,7 @@ import (
 // TestServeLifecycle: the first start runs initdb, a later start reuses the
 // cluster, SIGTERM stops everything, and no postgres process is left behind.
 func TestServeLifecycle(t *testing.T) {
+	t.Parallel()
 	dir := dataDir(t)
 
 	first := start(t, dir, nil)
@@ -67,6 +68,7 @@ func TestServeLifecycle(t *testing.T) {
 // TestKill9Recovery: after fluxbase is killed with SIGKILL its postmaster
 // keeps running; the next start takes it over and comes up.
 func TestKill9Recovery(t *testing.T) {
+	t.Parallel()
 	dir := dataDir(t)
 	a := start(t, dir, nil)
 	a.waitReady(90 * time.Second)
@@ -90,6 +92,7 @@ func TestKill9Recovery(t *testing.T) {
 // start (during initdb, during PostgreSQL start-up, during migrations) and
 // requires each next start to come up.
 func TestKill9DuringStartup(t *testing.T) {
+	t.Parallel()
 	dir := dataDir(t)
 	for _, after := range []time.Duration{50 * time.Millisecond, 300 * time.Millisecond, 800 * time.Millisecond, 1500 * time.Millisecond} {
 		in := start(t, dir, nil)
@@ -105,6 +108,7 @@ func TestKill9DuringStartup(t *testing.T) {
 // TestSecondInstanceRefused: a second serve on the same data directory
 // refuses with a clear message and leaves the first one working.
 func TestSecondInstanceRefused(t *testing.T) {
+	t.Parallel()
 	dir := dataDir(t)
 	a := start(t, dir, nil)
 	a.waitReady(90 * time.Second)
@@ -127,6 +131,7 @@ func TestSecondInstanceRefused(t *testing.T) {
 
 // TestPortInUse: a port already taken gives one clear error.
 func TestPortInUse(t *testing.T) {
+	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -146,6 +151,7 @@ func TestPortInUse(t *testing.T) {
 // data directory and unreachable or malformed database URLs each end with a
 // clear error naming what is wrong, within 15 seconds, and no panic.
 func TestBadInput(t *testing.T) {
+	t.Parallel()
 	work := t.TempDir()
 	write := func(name, body string) string {
 		p := filepath.Join(work, name)
@@ -171,6 +177,7 @@ func TestBadInput(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
 			code, stdout, stderr, took := runCmd(t, 30*time.Second, work, c.env, c.args...)
 			if code == 0 {
 				t.Fatalf("exit 0; stdout %s stderr %s", stdout, stderr)
@@ -197,6 +204,7 @@ func TestBadInput(t *testing.T) {
 // server runs on the data directory, and `fluxbase migrate` applies the
 // user's SQL files once each and stops at a failing one with its name.
 func TestKeysAndMigrate(t *testing.T) {
+	t.Parallel()
 	dir := dataDir(t)
 	cwd := filepath.Dir(dir)
 	args := []string{"--data-dir", dir}
@@ -260,6 +268,7 @@ func TestKeysAndMigrate(t *testing.T) {
 // requests flow: fluxbase must not crash, and requests recover by
 // themselves once the server is back.
 func TestPostgresRestartedUnderLoad(t *testing.T) {
+	t.Parallel()
 	dir := dataDir(t)
 	in := start(t, dir, nil)
 	in.waitReady(90 * time.Second)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"time"
 
@@ -74,6 +75,9 @@ func applyFile(ctx context.Context, conn *pgx.Conn, sql string, record string, a
 	// No arguments: the simple protocol, which allows several statements.
 	if _, err := tx.Exec(ctx, sql); err != nil {
 		return err
+	}
+	if conn.PgConn().TxStatus() != 'T' {
+		return errors.New("the file ended the migration's transaction itself (COMMIT or ROLLBACK); statements before that may have been committed. Remove transaction control from migration files")
 	}
 	if _, err := tx.Exec(ctx, record, args...); err != nil {
 		return fmt.Errorf("recording the migration: %w", err)

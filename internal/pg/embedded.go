@@ -31,8 +31,11 @@ import (
 )
 
 const (
-	// EmbeddedSuperuser is the superuser initdb creates in the embedded cluster.
-	EmbeddedSuperuser = "fluxbase"
+	// EmbeddedSuperuser is the superuser initdb creates in the embedded
+	// cluster. It is "postgres", as on Supabase, and deliberately not
+	// "fluxbase": the default search_path "$user", public would otherwise
+	// put the superuser's unqualified tables into Fluxbase's private schema.
+	EmbeddedSuperuser = "postgres"
 	// EmbeddedDatabase is the database Fluxbase uses in the embedded cluster.
 	EmbeddedDatabase = "fluxbase"
 
@@ -226,10 +229,12 @@ func StartEmbedded(ctx context.Context, opts EmbeddedOptions, log *slog.Logger) 
 	return e, nil
 }
 
-// AttachEmbedded returns a handle on a server that a detached StartEmbedded,
-// possibly in another process, left running on opts.DataDir, once it
-// accepts connections. It fails with ErrNotRunning when there is none. The
-// handle does not supervise the server; its Stop shuts the server down.
+// AttachEmbedded returns a handle on a server that another StartEmbedded,
+// usually in another process, runs on opts.DataDir, once it accepts
+// connections: a detached one, or the one of a running Fluxbase whose
+// database a command wants to use. It fails with ErrNotRunning when there
+// is none. The handle does not supervise the server; its Stop shuts the
+// server down, so only call it on a server nobody else owns.
 func AttachEmbedded(ctx context.Context, opts EmbeddedOptions, log *slog.Logger) (*Embedded, error) {
 	e, err := prepare(opts, log)
 	if err != nil {

@@ -367,8 +367,13 @@ func TestEmbeddedRestartsAfterCrash(t *testing.T) {
 	if processAlive(crashed) {
 		t.Errorf("crashed postmaster %d still alive", crashed)
 	}
-	if !strings.Contains(logs.String(), "exited unexpectedly") || !strings.Contains(logs.String(), "restarted") {
-		t.Errorf("crash and restart not logged")
+	// The server accepts connections a moment before the supervisor logs
+	// that it is back.
+	for !strings.Contains(logs.String(), "exited unexpectedly") || !strings.Contains(logs.String(), "restarted") {
+		if time.Now().After(deadline) {
+			t.Fatalf("crash and restart not logged")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	t.Logf("back %v after SIGKILL", time.Since(begin).Round(time.Millisecond))
 }
@@ -492,5 +497,44 @@ func TestFindBinDir(t *testing.T) {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not say %q", err, want)
 		}
+	}
+}
+
+func TestAttachEmbedded(t *testing.T) {
+	t.Parallel()
+	opts := embeddedOptions(t)
+	log, _ := testLogger(t)
+
+	if _, err := AttachEmbedded(context.Background(), opts, log); !errors.Is(err, ErrNotRunning) {
+		t.Fatalf("attach before any start: %v, want ErrNotRunning", err)
+	}
+	detached := opts
+	detached.Detached = true
+	started, _ := start(t, detached, log)
+
+	attached, err := AttachEmbedded(context.Background(), opts, log)
+	if err != nil {
+		t.Fatalf("attach: %v", err)
+	}
+	if attached.Port() != started.Port() || attached.PID() != started.PID() || attached.DSN() != started.DSN() {
+		t.Fatalf("attached to port %d pid %d, started port %d pid %d", attached.Port(), attached.PID(), started.Port(), started.PID())
+	}
+	conn := connect(t, attached.DSN())
+	queryString(t, conn, "SELECT 'ok'")
+	_ = conn.Close(context.Background())
+
+	stop(t, attached)
+	if _, err := AttachEmbedded(context.Background(), opts, log); !errors.Is(err, ErrNotRunning) {
+		t.Fatalf("attach after stop: %v, want ErrNotRunning", err)
+	}
+}
+
+func TestResolveOSUserRefusesMissingExplicitUser(t *testing.T) {
+	_, err := resolveOSUser("fluxbase-no-such-user", slog.New(slog.DiscardHandler))
+	if err == nil || !strings.Contains(err.Error(), `"fluxbase-no-such-user" does not exist`) || !strings.Contains(err.Error(), "os_user") {
+		t.Fatalf("got %v", err)
+	}
+	if _, err := resolveOSUser("root", slog.New(slog.DiscardHandler)); err == nil {
+		t.Fatalf("root accepted as the PostgreSQL OS user")
 	}
 }

@@ -74,7 +74,8 @@ func ErrorFromRole(err error, role string) *httpx.Error {
 	return httpx.AsError(err)
 }
 
-// StatusForSQLState is PostgREST's SQLSTATE → HTTP status table. anonymous
+// StatusForSQLState is PostgREST's SQLSTATE → HTTP status table (with 503
+// for the class 57 states that mean the server is restarting). anonymous
 // selects 401 over 403 for insufficient_privilege. message disambiguates
 // 22023, which PostgreSQL also raises when a role to switch to is missing.
 func StatusForSQLState(code, message string, anonymous bool) int {
@@ -92,6 +93,12 @@ func StatusForSQLState(code, message string, anonymous bool) int {
 		return http.StatusForbidden
 	case "53400": // configuration_limit_exceeded
 		return http.StatusInternalServerError
+	case "57P01", "57P02", "57P03":
+		// admin_shutdown, crash_shutdown, cannot_connect_now: the server is
+		// going away or not up yet. PostgREST says 500 for all of class 57;
+		// for these the request may succeed when retried, which is what 503
+		// tells clients and load balancers.
+		return http.StatusServiceUnavailable
 	case "P0001": // raise_exception: the default of RAISE
 		return http.StatusBadRequest
 	case "22023": // invalid_parameter_value
@@ -155,8 +162,18 @@ func IsConnectionError(err error) bool {
 		errors.Is(err, syscall.EPIPE):
 		return true
 	}
-	// pgxpool's closed-pool error has no exported sentinel.
-	return err.Error() == "closed pool"
+	return isClosedPool(err)
+}
+
+// isClosedPool recognizes the error of a pool after Close, which pgxpool
+// does not export.
+func isClosedPool(err error) bool {
+	for ; err != nil; err = errors.Unwrap(err) {
+		if err.Error() == "closed pool" {
+			return true
+		}
+	}
+	return false
 }
 
 // isConnectionSQLState lists the server-reported states that mean "this

@@ -138,8 +138,9 @@ func Connect(ctx context.Context, cfg config.DatabaseConfig, adminDSN string, lo
 }
 
 // tunePool applies Fluxbase's pool settings on top of what the DSN says.
-// DSN parameters that pgx understands (pool_max_conns, connect_timeout,
-// application_name) are overridden only where the configuration is explicit.
+// Pool sizes and lifetimes come from the configuration (pool_* DSN
+// parameters are ignored); connect_timeout, application_name and
+// search_path given in the DSN win over Fluxbase's defaults.
 func tunePool(p *pgxpool.Config, cfg config.DatabaseConfig, maxConns, minConns int32) {
 	p.MaxConns = maxConns
 	p.MinConns = minConns
@@ -158,6 +159,13 @@ func tunePool(p *pgxpool.Config, cfg config.DatabaseConfig, maxConns, minConns i
 	}
 	if _, ok := cc.RuntimeParams["application_name"]; !ok {
 		cc.RuntimeParams["application_name"] = applicationName
+	}
+	// PostgreSQL's default search_path starts with "$user": for a login
+	// role named like one of Fluxbase's schemas (the embedded superuser is
+	// "fluxbase"), unqualified CREATE TABLE in the user's migrations would
+	// land in that private schema instead of public.
+	if _, ok := cc.RuntimeParams["search_path"]; !ok && !strings.Contains(cc.RuntimeParams["options"], "search_path") {
+		cc.RuntimeParams["search_path"] = "public"
 	}
 }
 

@@ -88,6 +88,7 @@ func proxy(t *testing.T, port int, target string) {
 // TestConnectWaitsForTheServer starts Connect before anything listens and
 // the server "comes up" half a second later.
 func TestConnectWaitsForTheServer(t *testing.T) {
+	t.Parallel()
 	_, dsn := newDB(t)
 	port := freePort(t)
 	late := withHostPort(t, dsn, port)
@@ -118,6 +119,7 @@ func TestConnectWaitsForTheServer(t *testing.T) {
 }
 
 func TestConnectGivesUpWithOneClearLine(t *testing.T) {
+	t.Parallel()
 	port := freePort(t)
 	dsn := "postgres://fb_user:hunter2secret@127.0.0.1:" + strconv.Itoa(port) + "/appdb"
 	start := time.Now()
@@ -140,6 +142,7 @@ func TestConnectGivesUpWithOneClearLine(t *testing.T) {
 }
 
 func TestConnectFailsAtOnceOnPermanentErrors(t *testing.T) {
+	t.Parallel()
 	_, dsn := newDB(t)
 	u, err := url.Parse(dsn)
 	if err != nil {
@@ -174,6 +177,7 @@ func TestConnectFailsAtOnceOnPermanentErrors(t *testing.T) {
 // TestConnectAPIReplicasAgree opens three instances on one database at once:
 // all must log in with the same stored secret.
 func TestConnectAPIReplicasAgree(t *testing.T) {
+	t.Parallel()
 	_, dsn := newDB(t)
 	ctx := context.Background()
 	var wg sync.WaitGroup
@@ -207,6 +211,7 @@ func TestConnectAPIReplicasAgree(t *testing.T) {
 // TestConnectAPICreatesAndRepairsItsRole uses a role of its own (roles are
 // cluster-wide; other tests keep using the default one).
 func TestConnectAPICreatesAndRepairsItsRole(t *testing.T) {
+	t.Parallel()
 	base, dsn := newDB(t)
 	ctx := context.Background()
 	b := make([]byte, 4)
@@ -267,6 +272,7 @@ func TestConnectAPICreatesAndRepairsItsRole(t *testing.T) {
 }
 
 func TestConnectAPIRefusesPrivilegedRoles(t *testing.T) {
+	t.Parallel()
 	base, dsn := newDB(t)
 	ctx := context.Background()
 	admin := base.Admin.Config().ConnConfig.User
@@ -293,6 +299,7 @@ func TestConnectAPIRefusesPrivilegedRoles(t *testing.T) {
 }
 
 func TestPingStatsClose(t *testing.T) {
+	t.Parallel()
 	db, _ := newDB(t)
 	ctx := context.Background()
 	d, err := db.Ping(ctx)
@@ -303,14 +310,25 @@ func TestPingStatsClose(t *testing.T) {
 	if s.Admin == nil || s.API == nil || s.Admin.MaxConns() < 2 || s.API.MaxConns() < 2 {
 		t.Fatalf("stats: %+v", s)
 	}
-	var app string
-	if err := db.Admin.QueryRow(ctx, `select current_setting('application_name')`).Scan(&app); err != nil || app != "fluxbase" {
-		t.Fatalf("application_name = %q (%v)", app, err)
+	var app, path string
+	if err := db.Admin.QueryRow(ctx, `select current_setting('application_name'), current_setting('search_path')`).Scan(&app, &path); err != nil {
+		t.Fatal(err)
+	}
+	// Unqualified names mean public even for a login role named like one of
+	// Fluxbase's schemas.
+	if app != "fluxbase" || path != "public" {
+		t.Fatalf("application_name = %q, search_path = %q", app, path)
 	}
 	db.Close()
 	if _, err := db.Ping(ctx); err == nil {
 		t.Fatal("Ping after Close succeeded")
 	} else if he := pg.ErrorFrom(err); he.Status != 503 {
 		t.Fatalf("a closed pool maps to %d, want 503", he.Status)
+	}
+	// A closed pool will not come back: no retrying.
+	start := time.Now()
+	err = db.InRequestTx(ctx, pg.Request{Role: "anon"}, func(ctx context.Context, tx pgx.Tx) error { return nil })
+	if he := pg.ErrorFrom(err); err == nil || he.Status != 503 || time.Since(start) > 500*time.Millisecond {
+		t.Fatalf("request on a closed pool: %v after %s", err, time.Since(start))
 	}
 }

@@ -137,7 +137,7 @@ func (db *DB) beginRequest(ctx context.Context, opts pgx.TxOptions, query string
 			return nil, re
 		}
 		wait := jitter(backoff)
-		if !IsConnectionError(err) || ctx.Err() != nil || time.Since(start)+wait > beginRetryBudget {
+		if !IsConnectionError(err) || isClosedPool(err) || ctx.Err() != nil || time.Since(start)+wait > beginRetryBudget {
 			return nil, err
 		}
 		db.log.Debug("retrying the start of a request transaction", "error", err, "retry_in", wait)

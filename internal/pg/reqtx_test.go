@@ -26,6 +26,7 @@ func claims(sub, role, email string) []byte {
 }
 
 func TestInRequestTxSwitchesRoleAndPublishesRequest(t *testing.T) {
+	t.Parallel()
 	db, _ := newDB(t)
 	ctx := context.Background()
 	req := pg.Request{
@@ -38,7 +39,7 @@ func TestInRequestTxSwitchesRoleAndPublishesRequest(t *testing.T) {
 	err := db.InRequestTx(ctx, req, func(ctx context.Context, tx pgx.Tx) error {
 		var (
 			currentUser, sessionUser, uid, role, email, jwtSub, method, path, header string
-			legacySub, legacyRole, legacyEmail, readOnly, iso                         string
+			legacySub, legacyRole, legacyEmail, readOnly, iso                        string
 		)
 		err := tx.QueryRow(ctx, `select current_user, session_user, auth.uid()::text, auth.role(), auth.email(),
 			auth.jwt()->>'sub', current_setting('request.method'), current_setting('request.path'),
@@ -79,6 +80,7 @@ func TestInRequestTxSwitchesRoleAndPublishesRequest(t *testing.T) {
 }
 
 func TestInRequestTxAnonymousWithoutClaims(t *testing.T) {
+	t.Parallel()
 	db, _ := newDB(t)
 	err := db.InRequestTx(context.Background(), pg.Request{Role: "anon", Method: "GET", Path: "/", ReadOnly: true},
 		func(ctx context.Context, tx pgx.Tx) error {
@@ -101,6 +103,7 @@ func TestInRequestTxAnonymousWithoutClaims(t *testing.T) {
 }
 
 func TestInRequestTxReadOnlyRejectsWrites(t *testing.T) {
+	t.Parallel()
 	db, _ := newDB(t)
 	ctx := context.Background()
 	mustExec(t, db, `create table ro_target (id int)`)
@@ -129,6 +132,7 @@ func TestInRequestTxReadOnlyRejectsWrites(t *testing.T) {
 // TestInRequestTxSettingsDoNotLeak runs requests and then inspects every
 // idle API connection: none may keep the role or claims of a request.
 func TestInRequestTxSettingsDoNotLeak(t *testing.T) {
+	t.Parallel()
 	db, _ := newDB(t)
 	ctx := context.Background()
 	for i := 0; i < 5; i++ {
@@ -160,6 +164,7 @@ func TestInRequestTxSettingsDoNotLeak(t *testing.T) {
 }
 
 func TestRLSPoliciesSeeTheCallersClaims(t *testing.T) {
+	t.Parallel()
 	db, _ := newDB(t)
 	ctx := context.Background()
 	mustExec(t, db, `create table notes (id serial primary key, owner uuid not null, body text not null);
@@ -212,6 +217,7 @@ func TestRLSPoliciesSeeTheCallersClaims(t *testing.T) {
 }
 
 func TestInRequestTxRollsBackOnErrorAndPanic(t *testing.T) {
+	t.Parallel()
 	db, _ := newDB(t)
 	ctx := context.Background()
 	mustExec(t, db, `create table rb (v text)`)
@@ -261,6 +267,7 @@ func TestInRequestTxRollsBackOnErrorAndPanic(t *testing.T) {
 }
 
 func TestInRequestTxRejectsBadRoles(t *testing.T) {
+	t.Parallel()
 	db, _ := newDB(t)
 	ctx := context.Background()
 	noop := func(ctx context.Context, tx pgx.Tx) error { return nil }
@@ -294,6 +301,7 @@ func TestInRequestTxRejectsBadRoles(t *testing.T) {
 // without switching role: it must not read user tables nor Fluxbase's
 // secrets, so a request that skipped the switch would fail closed.
 func TestAuthenticatorHasNoPrivilegesOfItsOwn(t *testing.T) {
+	t.Parallel()
 	db, _ := newDB(t)
 	ctx := context.Background()
 	mustExec(t, db, `create table private_stuff (v text); insert into private_stuff values ('secret')`)
@@ -316,6 +324,7 @@ func TestAuthenticatorHasNoPrivilegesOfItsOwn(t *testing.T) {
 }
 
 func TestInRequestTxStatementTimeout(t *testing.T) {
+	t.Parallel()
 	_, dsn := newDB(t)
 	ctx := context.Background()
 	db, err := pg.Connect(ctx, config.DatabaseConfig{StatementTimeout: 100 * time.Millisecond}, dsn, nil)

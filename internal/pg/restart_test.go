@@ -70,6 +70,7 @@ func requireNoErrors(t *testing.T, what string, errs []error) {
 // idle for less than a second, so the requests meet dead connections and
 // must retry by themselves.
 func TestRequestsRecoverFromKilledConnections(t *testing.T) {
+	t.Parallel()
 	_, dsn := newDB(t)
 	ctx := context.Background()
 	logs := &syncBuffer{}
@@ -105,6 +106,7 @@ func TestRequestsRecoverFromKilledConnections(t *testing.T) {
 // under a running pool: requests during the outage fail fast with 503, and
 // the first requests after it succeed.
 func TestRequestsRecoverAfterPostgresRestart(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("starts its own PostgreSQL")
 	}

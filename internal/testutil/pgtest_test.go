@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/fluxbase/fluxbase/internal/pg"
 )
 
 func TestMain(m *testing.M) { Main(m) }
@@ -299,7 +301,7 @@ func TestServerAdoptedAfterUserKilled(t *testing.T) {
 		t.Fatal(err)
 	}
 	port := postmasterPort(t, dir)
-	conn, err := pgx.Connect(context.Background(), fmt.Sprintf("postgres://fluxbase:%s@127.0.0.1:%d/fluxbase?sslmode=disable", strings.TrimSpace(string(pw)), port))
+	conn, err := pgx.Connect(context.Background(), fmt.Sprintf("postgres://%s:%s@127.0.0.1:%d/%s?sslmode=disable", pg.EmbeddedSuperuser, strings.TrimSpace(string(pw)), port, pg.EmbeddedDatabase))
 	if err != nil {
 		t.Fatal(err)
 	}
