@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -25,7 +24,9 @@ import (
 func TestThumbprint(t *testing.T) {
 	k := newKey(t, statusCurrent)
 	// Independently: RFC 7638 §3.2 with the members sorted by encoding/json.
-	x, y := k.public.X.FillBytes(make([]byte, 32)), k.public.Y.FillBytes(make([]byte, 32))
+	raw, err := k.public.Bytes() // 0x04 || X || Y
+	require.NoError(t, err)
+	x, y := raw[1:33], raw[33:]
 	canonical, err := json.Marshal(map[string]string{
 		"kty": "EC", "crv": "P-256",
 		"x": base64.RawURLEncoding.EncodeToString(x), "y": base64.RawURLEncoding.EncodeToString(y),
@@ -95,13 +96,15 @@ func TestBuildKeySet(t *testing.T) {
 // jwkKey rebuilds a public key from a JWK the way an external verifier would.
 func jwkKey(t *testing.T, k map[string]any) *ecdsa.PublicKey {
 	t.Helper()
-	dec := func(s any) *big.Int {
+	dec := func(s any) []byte {
 		b, err := base64.RawURLEncoding.DecodeString(s.(string))
 		require.NoError(t, err)
 		require.Len(t, b, 32)
-		return new(big.Int).SetBytes(b)
+		return b
 	}
-	return &ecdsa.PublicKey{Curve: elliptic.P256(), X: dec(k["x"]), Y: dec(k["y"])}
+	pub, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), append(append([]byte{4}, dec(k["x"])...), dec(k["y"])...))
+	require.NoError(t, err)
+	return pub
 }
 
 func TestJWKSHandler(t *testing.T) {
