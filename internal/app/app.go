@@ -67,6 +67,9 @@ func Serve(ctx context.Context, opts Options) error {
 	// in reverse order, whatever path Serve leaves by.
 	var closers []func(context.Context) error
 	shutdown := func() {
+		// Readiness fails first, so that load balancers stop sending new
+		// requests while those in flight finish.
+		h.setPhase("stopping")
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.HTTP.ShutdownTimeout)
 		defer cancel()
 		if err := srv.Shutdown(sctx); err != nil {
@@ -100,7 +103,7 @@ func Serve(ctx context.Context, opts Options) error {
 
 	select {
 	case <-ctx.Done():
-		log.Info("shutting down", "reason", context.Cause(ctx))
+		log.Info("stopping: draining requests in flight, then closing the database", "timeout", cfg.HTTP.ShutdownTimeout.String())
 	case err := <-serveErr:
 		shutdown()
 		return fmt.Errorf("http server: %w", err)

@@ -19,7 +19,8 @@ type pinger interface {
 
 // health tracks whether this instance can serve requests. It is ready once
 // the database answers and Fluxbase's migrations are applied; until then
-// /ready answers 503 and the API answers 503 "starting".
+// /ready answers 503 and the API answers 503 "starting". It stops being
+// ready when shutdown begins.
 type health struct {
 	started time.Time
 	phase   atomic.Pointer[string]
@@ -95,7 +96,10 @@ func (h *health) check(ctx context.Context) (healthBody, bool) {
 	}
 	if !h.ready() {
 		b.Status = "starting"
-		b.Database.Status = "starting"
+		if b.Phase == "stopping" {
+			b.Status = "stopping"
+		}
+		b.Database.Status = b.Status
 		return b, false
 	}
 	lat, err := h.ping(ctx)
