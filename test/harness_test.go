@@ -13,10 +13,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/fluxbase/fluxbase/internal/testutil/syncbuf"
+	"github.com/fluxbase/fluxbase/internal/testutil/tempdir"
 )
 
 // binary is the fluxbase binary under test: $FLUXBASE_TEST_BINARY (make
@@ -47,47 +49,21 @@ func run(m *testing.M) int {
 	return m.Run()
 }
 
-// safeBuffer collects a process's output while it runs.
-type safeBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *safeBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *safeBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // instance is one running `fluxbase serve`.
 type instance struct {
 	t       *testing.T
 	cmd     *exec.Cmd
 	url     string
 	dataDir string
-	out     *safeBuffer
+	out     *syncbuf.Buffer // the process's output while it runs
 	done    chan struct{}
 	err     error
 }
 
-// dataDir returns a fresh data directory the postgres OS user can reach:
-// t.TempDir is 0700, which PostgreSQL, run as an unprivileged user when the
-// tests run as root, could not enter.
+// dataDir returns a fresh data directory the postgres OS user can reach.
 func dataDir(t *testing.T) string {
 	t.Helper()
-	dir := t.TempDir()
-	for _, d := range []string{dir, filepath.Dir(dir)} {
-		if err := os.Chmod(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return filepath.Join(dir, "data")
+	return filepath.Join(tempdir.Traversable(t), "data")
 }
 
 // freeAddr returns a loopback address with a port nobody listens on.
@@ -121,7 +97,7 @@ func start(t *testing.T, dir string, env []string, args ...string) *instance {
 	addr := freeAddr(t)
 	all := append([]string{"serve", "--http", addr, "--data-dir", dir}, args...)
 	cmd := command(context.Background(), filepath.Dir(dir), env, all...)
-	in := &instance{t: t, cmd: cmd, url: "http://" + addr, dataDir: dir, out: &safeBuffer{}, done: make(chan struct{})}
+	in := &instance{t: t, cmd: cmd, url: "http://" + addr, dataDir: dir, out: &syncbuf.Buffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = in.out, in.out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -239,6 +215,15 @@ func clusterPIDs(dir string) []int {
 		}
 	}
 	return pids
+}
+
+// requireNoCluster fails the test if a postgres process of dir still runs
+// after what the test just did.
+func requireNoCluster(t *testing.T, dir, after string) {
+	t.Helper()
+	if pids := clusterPIDs(dir); len(pids) > 0 {
+		t.Fatalf("postgres processes left %s: %v", after, pids)
+	}
 }
 
 // killCluster makes sure no server of dir outlives the test.

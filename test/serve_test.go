@@ -49,9 +49,7 @@ func TestServeLifecycle(t *testing.T) {
 		t.Fatalf("jwks = %d %s", status, body)
 	}
 	first.stop()
-	if pids := clusterPIDs(dir); len(pids) > 0 {
-		t.Fatalf("postgres processes left after SIGTERM: %v", pids)
-	}
+	requireNoCluster(t, dir, "after SIGTERM")
 
 	second := start(t, dir, nil)
 	d2 := second.waitReady(60 * time.Second)
@@ -60,9 +58,7 @@ func TestServeLifecycle(t *testing.T) {
 		t.Errorf("second start ran initdb again:\n%s", second.out.String())
 	}
 	second.stop()
-	if pids := clusterPIDs(dir); len(pids) > 0 {
-		t.Fatalf("postgres processes left after SIGTERM: %v", pids)
-	}
+	requireNoCluster(t, dir, "after SIGTERM")
 }
 
 // TestKill9Recovery: after fluxbase is killed with SIGKILL its postmaster
@@ -83,9 +79,7 @@ func TestKill9Recovery(t *testing.T) {
 	b := start(t, dir, nil)
 	b.waitReady(90 * time.Second)
 	b.stop()
-	if pids := clusterPIDs(dir); len(pids) > 0 {
-		t.Fatalf("postgres processes left: %v", pids)
-	}
+	requireNoCluster(t, dir, "after SIGTERM")
 }
 
 // TestKill9DuringStartup kills fluxbase at several points of its first
@@ -207,9 +201,15 @@ func TestKeysAndMigrate(t *testing.T) {
 	t.Parallel()
 	dir := dataDir(t)
 	cwd := filepath.Dir(dir)
-	args := []string{"--data-dir", dir}
+	// fluxbase runs a command on dir and returns its exit code, stdout and
+	// stderr.
+	fluxbase := func(timeout time.Duration, args ...string) (int, string, string) {
+		t.Helper()
+		code, stdout, stderr, _ := runCmd(t, timeout, cwd, nil, append(args, "--data-dir", dir)...)
+		return code, stdout, stderr
+	}
 
-	code, out1, stderr, _ := runCmd(t, 90*time.Second, cwd, nil, append([]string{"keys"}, args...)...)
+	code, out1, stderr := fluxbase(90*time.Second, "keys")
 	if code != 0 {
 		t.Fatalf("keys: exit %d: %s", code, stderr)
 	}
@@ -217,13 +217,11 @@ func TestKeysAndMigrate(t *testing.T) {
 	if len(lines) != 2 || !strings.HasPrefix(lines[0], "FLUXBASE_ANON_KEY=ey") || !strings.HasPrefix(lines[1], "FLUXBASE_SERVICE_ROLE_KEY=ey") {
 		t.Fatalf("keys output:\n%s", out1)
 	}
-	if pids := clusterPIDs(dir); len(pids) > 0 {
-		t.Fatalf("keys left postgres running: %v", pids)
-	}
+	requireNoCluster(t, dir, "by keys")
 
 	in := start(t, dir, nil)
 	in.waitReady(60 * time.Second)
-	_, out2, stderr, _ := runCmd(t, 30*time.Second, cwd, nil, append([]string{"keys"}, args...)...)
+	_, out2, stderr := fluxbase(30*time.Second, "keys")
 	if out2 != out1 {
 		t.Fatalf("keys differ while serving:\n%s\nvs\n%s\n%s", out1, out2, stderr)
 	}
@@ -241,11 +239,11 @@ func TestKeysAndMigrate(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	code, out, stderr, _ := runCmd(t, 30*time.Second, cwd, nil, append([]string{"migrate", "up"}, args...)...)
+	code, out, stderr := fluxbase(30*time.Second, "migrate", "up")
 	if code != 0 || !strings.Contains(out, "0001_todos.sql") || !strings.Contains(out, "0002_seed.sql") {
 		t.Fatalf("migrate up: exit %d\n%s\n%s", code, out, stderr)
 	}
-	code, out, stderr, _ = runCmd(t, 30*time.Second, cwd, nil, append([]string{"migrate", "up"}, args...)...)
+	code, out, stderr = fluxbase(30*time.Second, "migrate", "up")
 	if code != 0 || strings.Contains(out, "applied  ") {
 		t.Fatalf("second migrate up applied again: exit %d\n%s\n%s", code, out, stderr)
 	}
@@ -253,11 +251,11 @@ func TestKeysAndMigrate(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(migDir, "0003_bad.sql"), []byte(bad), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	code, out, stderr, _ = runCmd(t, 30*time.Second, cwd, nil, append([]string{"migrate", "up"}, args...)...)
+	code, out, stderr = fluxbase(30*time.Second, "migrate", "up")
 	if code == 0 || !strings.Contains(stderr, "0003_bad.sql") || !strings.Contains(stderr, "titel") {
 		t.Fatalf("failing migration: exit %d\n%s\n%s", code, out, stderr)
 	}
-	code, out, stderr, _ = runCmd(t, 30*time.Second, cwd, nil, append([]string{"migrate", "status"}, args...)...)
+	code, out, stderr = fluxbase(30*time.Second, "migrate", "status")
 	if code != 0 || !strings.Contains(out, "0003_bad.sql") || !strings.Contains(out, "pending") {
 		t.Fatalf("migrate status: exit %d\n%s\n%s", code, out, stderr)
 	}

@@ -119,6 +119,21 @@ func (c *cli) setup(cmd *cobra.Command) (app.Options, error) {
 	return app.Options{Config: l.Config, Logger: log}, nil
 }
 
+// withApp is the action of the commands that call the backend: it loads
+// the configuration, builds the logger, and runs do with a context that
+// the first SIGINT or SIGTERM cancels.
+func (c *cli) withApp(do func(ctx context.Context, opts app.Options) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, _ []string) error {
+		opts, err := c.setup(cmd)
+		if err != nil {
+			return err
+		}
+		ctx, stop := c.withSignals(cmd.Context(), opts.Logger)
+		defer stop()
+		return do(ctx, opts)
+	}
+}
+
 // usageArgs wraps an argument validator so that its errors are reported as
 // usage errors, with suggestions for mistyped subcommands.
 func usageArgs(v cobra.PositionalArgs) cobra.PositionalArgs {

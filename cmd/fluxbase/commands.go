@@ -1,12 +1,14 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/fluxbase/fluxbase/internal/app"
 	"github.com/fluxbase/fluxbase/internal/buildinfo"
 	"github.com/fluxbase/fluxbase/internal/config"
 )
@@ -89,15 +91,9 @@ second signal exits at once.`,
   fluxbase serve --http :8080 --data-dir /var/lib/fluxbase
   FLUXBASE_LOG_FORMAT=json fluxbase serve --database-url postgres://app:secret@db:5432/app`,
 		Args: usageArgs(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			opts, err := c.setup(cmd)
-			if err != nil {
-				return err
-			}
-			ctx, stop := c.withSignals(cmd.Context(), opts.Logger)
-			defer stop()
+		RunE: c.withApp(func(ctx context.Context, opts app.Options) error {
 			return c.backend.serve(ctx, opts)
-		},
+		}),
 	}
 	cmd.Flags().String("http", def.HTTP.Addr, "HTTP listen address, host:port (\":8080\" listens on every interface)")
 	config.BindFlag(cmd.Flags(), "http", "http.addr")
@@ -134,15 +130,9 @@ roles anon, authenticated and service_role and the auth.uid() helpers.`,
 			Long:    long,
 			Example: example,
 			Args:    usageArgs(cobra.NoArgs),
-			RunE: func(cmd *cobra.Command, _ []string) error {
-				opts, err := c.setup(cmd)
-				if err != nil {
-					return err
-				}
-				ctx, stop := c.withSignals(cmd.Context(), opts.Logger)
-				defer stop()
+			RunE: c.withApp(func(ctx context.Context, opts app.Options) error {
 				return c.backend.migrate(ctx, opts, name, c.stdout)
-			},
+			}),
 		}
 	}
 	cmd.AddCommand(
@@ -177,20 +167,14 @@ replica. Logs go to standard error.`,
   fluxbase keys > .env.local
   DATABASE_URL=postgres://app:secret@db:5432/app fluxbase keys`,
 		Args: usageArgs(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			opts, err := c.setup(cmd)
-			if err != nil {
-				return err
-			}
-			ctx, stop := c.withSignals(cmd.Context(), opts.Logger)
-			defer stop()
+		RunE: c.withApp(func(ctx context.Context, opts app.Options) error {
 			anon, service, err := c.backend.keys(ctx, opts)
 			if err != nil {
 				return err
 			}
 			_, err = fmt.Fprintf(c.stdout, "FLUXBASE_ANON_KEY=%s\nFLUXBASE_SERVICE_ROLE_KEY=%s\n", anon, service)
 			return err
-		},
+		}),
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 
 	"github.com/fluxbase/fluxbase/internal/app"
 	"github.com/fluxbase/fluxbase/internal/config"
+	"github.com/fluxbase/fluxbase/internal/testutil/syncbuf"
 )
 
 // recorder is a backend that needs no database: it records what the
@@ -399,7 +400,7 @@ func TestSecondSignalForcesExit(t *testing.T) {
 	t.Chdir(t.TempDir())
 	started, forced := make(chan struct{}), make(chan int, 1)
 	release := make(chan struct{})
-	var stderr syncBuffer
+	var stderr syncbuf.Buffer
 	c := &cli{
 		stdout:  io.Discard,
 		stderr:  &stderr,
@@ -433,23 +434,6 @@ func TestSecondSignalForcesExit(t *testing.T) {
 	if !strings.Contains(stderr.String(), "second signal") {
 		t.Errorf("no log of the forced exit: %s", stderr.String())
 	}
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // Each flag that sets a configuration key must be listed in that key's row

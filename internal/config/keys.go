@@ -20,6 +20,15 @@ type field struct {
 	bytes  bool   // accepts sizes such as "10MiB"
 }
 
+// node is one key in the shape of the configuration file: a section with
+// the keys inside it, or a settable key.
+type node struct {
+	name     string // "allowed_origins"
+	key      string // "http.cors.allowed_origins"
+	field    int    // index into schema.fields; -1 for a section
+	children []node // of a section
+}
+
 // schema is the set of keys, derived once from the struct tags. It is
 // immutable after construction and shared read-only.
 type schema struct {
@@ -27,6 +36,7 @@ type schema struct {
 	byKey    map[string]*field // key → field
 	byEnv    map[string]*field // env var name → field
 	sections map[string]bool   // "http", "http.cors", ...
+	tree     []node            // the top-level keys, in struct order
 }
 
 var durationType = reflect.TypeFor[time.Duration]()
@@ -37,7 +47,7 @@ func newSchema() *schema {
 		byEnv:    map[string]*field{},
 		sections: map[string]bool{},
 	}
-	s.walk(reflect.TypeFor[Config](), nil, "")
+	s.tree = s.walk(reflect.TypeFor[Config](), nil, "")
 	for i := range s.fields {
 		f := &s.fields[i]
 		if _, dup := s.byEnv[f.env]; dup {
@@ -49,7 +59,10 @@ func newSchema() *schema {
 	return s
 }
 
-func (s *schema) walk(t reflect.Type, index []int, prefix string) {
+// walk collects the keys of struct type t, found at index within Config
+// and named below prefix, and returns them as a tree.
+func (s *schema) walk(t reflect.Type, index []int, prefix string) []node {
+	var nodes []node
 	for i := 0; i < t.NumField(); i++ {
 		sf := t.Field(i)
 		name := sf.Tag.Get("koanf")
@@ -63,9 +76,10 @@ func (s *schema) walk(t reflect.Type, index []int, prefix string) {
 		idx := append(slices.Clone(index), i)
 		if sf.Type.Kind() == reflect.Struct && sf.Type != durationType {
 			s.sections[key] = true
-			s.walk(sf.Type, idx, key)
+			nodes = append(nodes, node{name: name, key: key, field: -1, children: s.walk(sf.Type, idx, key)})
 			continue
 		}
+		nodes = append(nodes, node{name: name, key: key, field: len(s.fields)})
 		s.fields = append(s.fields, field{
 			key:    key,
 			env:    EnvVar(key),
@@ -75,6 +89,7 @@ func (s *schema) walk(t reflect.Type, index []int, prefix string) {
 			bytes:  sf.Tag.Get("unit") == "bytes",
 		})
 	}
+	return nodes
 }
 
 // keys is the schema of Config. Derived from types only, so it is a

@@ -120,28 +120,21 @@ type entry struct {
 // tree renders c in struct order with secrets redacted, durations and
 // sizes written as a person would write them in fluxbase.yaml.
 func (c *Config) tree() []entry {
-	return treeOf(reflect.ValueOf(c).Elem(), "")
+	return treeOf(reflect.ValueOf(c).Elem(), keys.tree)
 }
 
-func treeOf(v reflect.Value, prefix string) []entry {
-	t := v.Type()
-	var out []entry
-	for i := 0; i < t.NumField(); i++ {
-		sf := t.Field(i)
-		name := sf.Tag.Get("koanf")
-		if name == "" || name == "-" || !sf.IsExported() {
-			continue
+// treeOf reads the keys of nodes from cfg, a Config.
+func treeOf(cfg reflect.Value, nodes []node) []entry {
+	out := make([]entry, 0, len(nodes))
+	for _, n := range nodes {
+		e := entry{name: n.name, key: n.key}
+		if n.field < 0 {
+			e.children = treeOf(cfg, n.children)
+		} else {
+			f := &keys.fields[n.field]
+			e.value = displayValue(f, cfg.FieldByIndex(f.index))
 		}
-		key := name
-		if prefix != "" {
-			key = prefix + "." + name
-		}
-		fv := v.Field(i)
-		if keys.sections[key] {
-			out = append(out, entry{name: name, key: key, children: treeOf(fv, key)})
-			continue
-		}
-		out = append(out, entry{name: name, key: key, value: displayValue(keys.byKey[key], fv)})
+		out = append(out, e)
 	}
 	return out
 }

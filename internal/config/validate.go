@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/fluxbase/fluxbase/internal/httpsyntax"
 )
 
 // normalize puts values in their canonical form, so that consumers need
@@ -131,17 +133,17 @@ func (c *Config) problems() []Problem {
 			"browsers refuse credentials with a wildcard origin, and echoing every origin would let any site act as the user; list the allowed origins instead")
 	}
 	for _, m := range co.AllowedMethods {
-		if !isToken(m) {
+		if !httpsyntax.IsToken(m) {
 			ch.add("http.cors.allowed_methods", "%q is not an HTTP method; use names such as GET, POST", m)
 		}
 	}
 	for _, hd := range co.AllowedHeaders {
-		if hd != "*" && !isToken(hd) {
+		if hd != "*" && !httpsyntax.IsToken(hd) {
 			ch.add("http.cors.allowed_headers", "%q is not a header name; use names such as authorization, content-type", hd)
 		}
 	}
 	for _, hd := range co.ExposedHeaders {
-		if hd != "*" && !isToken(hd) {
+		if hd != "*" && !httpsyntax.IsToken(hd) {
 			ch.add("http.cors.exposed_headers", "%q is not a header name; use names such as Content-Range", hd)
 		}
 	}
@@ -323,23 +325,6 @@ func checkPublicURL(s string) string {
 		return "must not contain credentials, a query or a fragment; use a base URL such as https://api.example.com"
 	}
 	return ""
-}
-
-// isToken reports whether s is an RFC 9110 token (method and header names).
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
-		default:
-			return false
-		}
-	}
-	return true
 }
 
 // checkDatabaseURL parses the URL the way the driver will, and explains a

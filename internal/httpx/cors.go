@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/fluxbase/fluxbase/internal/config"
+	"github.com/fluxbase/fluxbase/internal/httpsyntax"
 )
 
 // Defaults used when the configuration leaves a CORS list empty. The headers
@@ -107,7 +108,7 @@ func newCORSPolicy(cfg config.CORSConfig) (*corsPolicy, error) {
 		if m == "" || p.methods[m] {
 			continue
 		}
-		if !validToken(m) {
+		if !httpsyntax.IsToken(m) {
 			return nil, fmt.Errorf("http.cors.allowed_methods: %q is not an HTTP method", m)
 		}
 		p.methods[m] = true
@@ -125,7 +126,7 @@ func newCORSPolicy(cfg config.CORSConfig) (*corsPolicy, error) {
 		case h == "":
 		case h == "*":
 			p.anyHeader = true
-		case validToken(h):
+		case httpsyntax.IsToken(h):
 			p.headers[strings.ToLower(h)] = true
 		default:
 			return nil, fmt.Errorf("http.cors.allowed_headers: %q is not a header name", h)
@@ -142,7 +143,7 @@ func newCORSPolicy(cfg config.CORSConfig) (*corsPolicy, error) {
 		if h == "" {
 			continue
 		}
-		if !validToken(h) && h != "*" {
+		if !httpsyntax.IsToken(h) && h != "*" {
 			return nil, fmt.Errorf("http.cors.exposed_headers: %q is not a header name", h)
 		}
 		el = append(el, h)
@@ -293,7 +294,7 @@ func (p *corsPolicy) preflight(w http.ResponseWriter, r *http.Request, origin st
 			if name == "" || slices.Contains(requested, name) {
 				continue
 			}
-			if !validToken(name) || (!p.anyHeader && !p.headers[name]) {
+			if !httpsyntax.IsToken(name) || (!p.anyHeader && !p.headers[name]) {
 				return
 			}
 			requested = append(requested, name)
@@ -311,21 +312,4 @@ func (p *corsPolicy) preflight(w http.ResponseWriter, r *http.Request, origin st
 	if p.maxAge != "" {
 		h.Set("Access-Control-Max-Age", p.maxAge)
 	}
-}
-
-// validToken reports whether s is an RFC 9110 token (method or header name).
-func validToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
-		default:
-			return false
-		}
-	}
-	return true
 }

@@ -1,43 +1,36 @@
 package httpx_test
 
 import (
-	"bytes"
+	"bufio"
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 
 	"github.com/fluxbase/fluxbase/internal/config"
 	"github.com/fluxbase/fluxbase/internal/httpx"
 	"github.com/fluxbase/fluxbase/internal/obs"
+	"github.com/fluxbase/fluxbase/internal/testutil/syncbuf"
 )
 
 // logBuffer collects JSON log lines; safe for handlers running on server
 // goroutines.
 type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
+	syncbuf.Buffer
 }
 
 // lines decodes every logged line.
 func (b *logBuffer) lines(t *testing.T) []map[string]any {
 	t.Helper()
-	b.mu.Lock()
-	defer b.mu.Unlock()
 	var out []map[string]any
-	for _, l := range strings.Split(strings.TrimSpace(b.buf.String()), "\n") {
+	for _, l := range strings.Split(strings.TrimSpace(b.String()), "\n") {
 		if l == "" {
 			continue
 		}
@@ -61,10 +54,27 @@ func (b *logBuffer) accessLines(t *testing.T) []map[string]any {
 	return out
 }
 
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+// rawRequest serves h over a real connection, sends request as written and
+// reads the response head: for what only a real connection shows (a cut
+// connection, hijacking). The connection and its reader stay usable; both
+// are closed when the test ends.
+func rawRequest(t *testing.T, h http.Handler, request string) (*http.Response, net.Conn, *bufio.Reader) {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+	_, _ = io.WriteString(conn, request)
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, conn, br
 }
 
 func newLogger() (*slog.Logger, *logBuffer) {

@@ -1,14 +1,11 @@
 package httpx_test
 
 import (
-	"bufio"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/fluxbase/fluxbase/internal/httpx"
 )
@@ -123,20 +120,7 @@ func TestRecoverMidStreamCutsTheConnection(t *testing.T) {
 		w.(http.Flusher).Flush()
 		panic("mid-stream")
 	})
-	srv := httptest.NewServer(env.router)
-	defer srv.Close()
-
-	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
-	_, _ = io.WriteString(conn, "GET /stream HTTP/1.1\r\nHost: x\r\n\r\n")
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp, _, _ := rawRequest(t, env.router, "GET /stream HTTP/1.1\r\nHost: x\r\n\r\n")
 	b, err := io.ReadAll(resp.Body)
 	if err == nil {
 		t.Fatalf("body %q read to a clean end; the client cannot tell it is truncated", b)

@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/fluxbase/fluxbase/internal/migrations"
 	"github.com/fluxbase/fluxbase/internal/testutil"
 )
 
@@ -58,4 +59,31 @@ func openPool(t *testing.T, dsn string) *pgxpool.Pool {
 	}
 	t.Cleanup(p.Close)
 	return p
+}
+
+// emptyPool opens a pool on a database of the test's own without any
+// migration.
+func emptyPool(t *testing.T) *pgxpool.Pool {
+	t.Helper()
+	return openPool(t, emptyDB(t))
+}
+
+// appliedDB is a database that started empty and that this test migrated
+// with Apply, for tests of what Apply itself leaves behind.
+func appliedDB(t *testing.T) *pgxpool.Pool {
+	t.Helper()
+	pool := emptyPool(t)
+	if err := migrations.Apply(context.Background(), pool, nil); err != nil {
+		t.Fatal(err)
+	}
+	return pool
+}
+
+func status(t *testing.T, pool *pgxpool.Pool) []migrations.StatusRow {
+	t.Helper()
+	st, err := migrations.Status(context.Background(), pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
 }

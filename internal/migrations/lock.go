@@ -92,9 +92,7 @@ func checksum(b []byte) string {
 
 // tableExists reports whether fluxbase.<name> exists, so that status can be
 // read without creating anything.
-func tableExists(ctx context.Context, q interface {
-	QueryRow(context.Context, string, ...any) pgx.Row
-}, name string) (bool, error) {
+func tableExists(ctx context.Context, q querier, name string) (bool, error) {
 	var ok bool
 	err := q.QueryRow(ctx, `select to_regclass($1) is not null`, "fluxbase."+name).Scan(&ok)
 	return ok, err

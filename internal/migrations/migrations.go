@@ -105,7 +105,7 @@ func Apply(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error {
 		return err
 	}
 	return withLock(ctx, pool, func(conn *pgx.Conn) error {
-		applied, err := appliedVersions(ctx, conn)
+		applied, err := readHistory[int](ctx, conn, "schema_migrations", "version")
 		if err != nil {
 			return err
 		}
@@ -140,28 +140,6 @@ func Apply(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error {
 	})
 }
 
-type appliedRow struct {
-	name, checksum string
-	at             time.Time
-}
-
-func appliedVersions(ctx context.Context, conn *pgx.Conn) (map[int]appliedRow, error) {
-	rows, err := conn.Query(ctx, `select version, name, checksum, applied_at from fluxbase.schema_migrations`)
-	if err != nil {
-		return nil, fmt.Errorf("migrations: reading fluxbase.schema_migrations: %w", err)
-	}
-	out := map[int]appliedRow{}
-	for rows.Next() {
-		var v int
-		var a appliedRow
-		if err := rows.Scan(&v, &a.name, &a.checksum, &a.at); err != nil {
-			return nil, err
-		}
-		out[v] = a
-	}
-	return out, rows.Err()
-}
-
 // StatusRow is one line of Status.
 type StatusRow struct {
 	Version int
@@ -177,15 +155,7 @@ type StatusRow struct {
 
 // State is a one-word summary: applied, pending, changed or unknown.
 func (r StatusRow) State() string {
-	switch {
-	case r.Unknown:
-		return "unknown"
-	case r.Changed:
-		return "changed"
-	case r.Applied:
-		return "applied"
-	}
-	return "pending"
+	return state(r.Applied, r.Changed, r.Unknown, "unknown")
 }
 
 // Status lists every embedded migration with whether it has been applied,
@@ -196,27 +166,14 @@ func Status(ctx context.Context, pool *pgxpool.Pool) ([]StatusRow, error) {
 	if err != nil {
 		return nil, err
 	}
-	applied := map[int]appliedRow{}
-	ok, err := tableExists(ctx, pool, "schema_migrations")
+	applied, err := historyIfExists[int](ctx, pool, "schema_migrations", "version")
 	if err != nil {
 		return nil, err
-	}
-	if ok {
-		err := pool.AcquireFunc(ctx, func(c *pgxpool.Conn) error {
-			applied, err = appliedVersions(ctx, c.Conn())
-			return err
-		})
-		if err != nil {
-			return nil, err
-		}
 	}
 	var out []StatusRow
 	for _, m := range ms {
 		r := StatusRow{Version: m.Version, Name: m.Name}
-		if a, ok := applied[m.Version]; ok {
-			r.Applied, r.AppliedAt, r.Changed = true, a.at, a.checksum != m.Checksum
-			delete(applied, m.Version)
-		}
+		r.Applied, r.AppliedAt, r.Changed = take(applied, m.Version, m.Checksum)
 		out = append(out, r)
 	}
 	for v, a := range applied {
@@ -233,11 +190,18 @@ func describePgError(sql string, err error) string {
 	if !errors.As(err, &pe) {
 		return err.Error()
 	}
-	s := fmt.Sprintf("%s: %s (SQLSTATE %s)", pe.Severity, pe.Message, pe.Code)
+	s := pgErrorText(pe)
 	if pe.Position > 0 {
 		line, col := lineCol(sql, int(pe.Position))
 		s = fmt.Sprintf("line %d, column %d: %s", line, col, s)
 	}
+	return s
+}
+
+// pgErrorText renders a PostgreSQL error on one line, with its detail, hint
+// and context.
+func pgErrorText(pe *pgconn.PgError) string {
+	s := fmt.Sprintf("%s: %s (SQLSTATE %s)", pe.Severity, pe.Message, pe.Code)
 	if pe.Detail != "" {
 		s += "; detail: " + pe.Detail
 	}

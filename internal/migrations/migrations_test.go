@@ -1,10 +1,8 @@
 package migrations_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"log/slog"
 	"regexp"
 	"strings"
 	"sync"
@@ -14,25 +12,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/fluxbase/fluxbase/internal/migrations"
+	"github.com/fluxbase/fluxbase/internal/testutil/syncbuf"
 )
-
-// logBuffer collects log output from concurrent writers.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) count(s string) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.Count(l.b.String(), s)
-}
 
 func TestEmbeddedMigrationsAreWellFormed(t *testing.T) {
 	t.Parallel()
@@ -70,8 +51,7 @@ func TestApplyConcurrentlyOnAFreshDatabase(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &logBuffer{}
-	log := slog.New(slog.NewTextHandler(logs, nil))
+	log, logs := syncbuf.Logger(t)
 	pools := []*pgxpool.Pool{openPool(t, dsn), openPool(t, dsn), openPool(t, dsn)}
 	var wg sync.WaitGroup
 	errs := make([]error, len(pools))
@@ -91,7 +71,7 @@ func TestApplyConcurrentlyOnAFreshDatabase(t *testing.T) {
 			t.Errorf("instance %d: %v", i, err)
 		}
 	}
-	if n := logs.count(`msg="applied migration"`); n != len(ms) {
+	if n := strings.Count(logs.String(), `msg="applied migration"`); n != len(ms) {
 		t.Fatalf("%d migrations applied across three instances, want %d (each exactly once)", n, len(ms))
 	}
 	rows, err := pools[0].Query(ctx, `select version, checksum from fluxbase.schema_migrations order by version`)
@@ -119,22 +99,18 @@ func TestApplyConcurrentlyOnAFreshDatabase(t *testing.T) {
 	if err := migrations.Apply(ctx, pools[1], log); err != nil {
 		t.Fatal(err)
 	}
-	if n := logs.count(`msg="applied migration"`); n != len(ms) {
+	if n := strings.Count(logs.String(), `msg="applied migration"`); n != len(ms) {
 		t.Fatalf("a second Apply re-ran migrations (%d applied in total)", n)
 	}
 }
 
 func TestStatus(t *testing.T) {
 	t.Parallel()
-	dsn := emptyDB(t)
 	ctx := context.Background()
-	pool := openPool(t, dsn)
+	pool := emptyPool(t)
 	ms, _ := migrations.All()
 
-	st, err := migrations.Status(ctx, pool)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := status(t, pool)
 	if len(st) != len(ms) {
 		t.Fatalf("%d status rows, want %d", len(st), len(ms))
 	}
@@ -151,11 +127,7 @@ func TestStatus(t *testing.T) {
 	if err := migrations.Apply(ctx, pool, nil); err != nil {
 		t.Fatal(err)
 	}
-	st, err = migrations.Status(ctx, pool)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, r := range st {
+	for i, r := range status(t, pool) {
 		if r.State() != "applied" || r.AppliedAt.IsZero() || r.Version != ms[i].Version || r.Name != ms[i].Name {
 			t.Fatalf("after Apply: %+v", r)
 		}
@@ -164,12 +136,8 @@ func TestStatus(t *testing.T) {
 
 func TestApplyRefusesAChangedMigration(t *testing.T) {
 	t.Parallel()
-	dsn := emptyDB(t)
 	ctx := context.Background()
-	pool := openPool(t, dsn)
-	if err := migrations.Apply(ctx, pool, nil); err != nil {
-		t.Fatal(err)
-	}
+	pool := appliedDB(t)
 	// As if the shipped 0002 had been edited after this database ran it.
 	if _, err := pool.Exec(ctx, `update fluxbase.schema_migrations set checksum = 'edited' where version = 2`); err != nil {
 		t.Fatal(err)
@@ -179,37 +147,26 @@ func TestApplyRefusesAChangedMigration(t *testing.T) {
 	if !errors.As(err, &ce) || ce.File != "0002_auth_helpers.sql" {
 		t.Fatalf("got %v, want a ChecksumError for 0002_auth_helpers.sql", err)
 	}
-	st, err := migrations.Status(ctx, pool)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st[1].State() != "changed" {
+	if st := status(t, pool); st[1].State() != "changed" {
 		t.Fatalf("status of 0002: %s", st[1].State())
 	}
 }
 
 func TestApplyToleratesNewerMigrations(t *testing.T) {
 	t.Parallel()
-	dsn := emptyDB(t)
 	ctx := context.Background()
-	pool := openPool(t, dsn)
-	if err := migrations.Apply(ctx, pool, nil); err != nil {
-		t.Fatal(err)
-	}
+	pool := appliedDB(t)
 	if _, err := pool.Exec(ctx, `insert into fluxbase.schema_migrations (version, name, checksum) values (9999, 'from_the_future', 'x')`); err != nil {
 		t.Fatal(err)
 	}
-	logs := &logBuffer{}
-	if err := migrations.Apply(ctx, pool, slog.New(slog.NewTextHandler(logs, nil))); err != nil {
+	log, logs := syncbuf.Logger(t)
+	if err := migrations.Apply(ctx, pool, log); err != nil {
 		t.Fatalf("a newer schema must not stop an older binary: %v", err)
 	}
-	if logs.count("does not know") != 1 {
+	if strings.Count(logs.String(), "does not know") != 1 {
 		t.Fatal("the unknown migration was not reported")
 	}
-	st, err := migrations.Status(ctx, pool)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := status(t, pool)
 	if last := st[len(st)-1]; last.Version != 9999 || last.State() != "unknown" {
 		t.Fatalf("last status row: %+v", last)
 	}
@@ -217,12 +174,8 @@ func TestApplyToleratesNewerMigrations(t *testing.T) {
 
 func TestRolesSchemasAndPrivileges(t *testing.T) {
 	t.Parallel()
-	dsn := emptyDB(t)
 	ctx := context.Background()
-	pool := openPool(t, dsn)
-	if err := migrations.Apply(ctx, pool, nil); err != nil {
-		t.Fatal(err)
-	}
+	pool := appliedDB(t)
 	type role struct {
 		login, inherit, bypass bool
 	}
@@ -293,12 +246,8 @@ func TestRolesSchemasAndPrivileges(t *testing.T) {
 
 func TestAuthHelpers(t *testing.T) {
 	t.Parallel()
-	dsn := emptyDB(t)
 	ctx := context.Background()
-	pool := openPool(t, dsn)
-	if err := migrations.Apply(ctx, pool, nil); err != nil {
-		t.Fatal(err)
-	}
+	pool := appliedDB(t)
 	const uid = "0b6f7c3e-1c8e-4a55-9a63-3f0e7b6a2c11"
 	cases := []struct {
 		name     string

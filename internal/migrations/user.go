@@ -54,17 +54,7 @@ func (e *UserMigrationError) Error() string {
 	if !errors.As(e.Err, &pe) {
 		return fmt.Sprintf("migration %s failed: %v", loc, e.Err)
 	}
-	s := fmt.Sprintf("migration %s failed: %s: %s (SQLSTATE %s)", loc, pe.Severity, pe.Message, pe.Code)
-	if pe.Detail != "" {
-		s += "; detail: " + pe.Detail
-	}
-	if pe.Hint != "" {
-		s += "; hint: " + pe.Hint
-	}
-	if pe.Where != "" {
-		s += "; context: " + pe.Where
-	}
-	return s
+	return fmt.Sprintf("migration %s failed: %s", loc, pgErrorText(pe))
 }
 
 func (e *UserMigrationError) Unwrap() error { return e.Err }
@@ -113,30 +103,6 @@ func userFiles(dir string) ([]userFile, error) {
 	return files, nil
 }
 
-type userApplied struct {
-	checksum string
-	at       time.Time
-}
-
-func appliedUser(ctx context.Context, q interface {
-	Query(context.Context, string, ...any) (pgx.Rows, error)
-}) (map[string]userApplied, error) {
-	rows, err := q.Query(ctx, `select name, checksum, applied_at from fluxbase.user_migrations`)
-	if err != nil {
-		return nil, fmt.Errorf("migrations: reading fluxbase.user_migrations: %w", err)
-	}
-	out := map[string]userApplied{}
-	for rows.Next() {
-		var n string
-		var a userApplied
-		if err := rows.Scan(&n, &a.checksum, &a.at); err != nil {
-			return nil, err
-		}
-		out[n] = a
-	}
-	return out, rows.Err()
-}
-
 // ApplyUser applies the user's migrations in dir that have not been applied
 // yet and returns their names. Each runs in its own transaction together with
 // its row in fluxbase.user_migrations, under the same advisory lock as
@@ -154,7 +120,7 @@ func ApplyUser(ctx context.Context, pool *pgxpool.Pool, dir string, log *slog.Lo
 	}
 	var done []string
 	err = withLock(ctx, pool, func(conn *pgx.Conn) error {
-		applied, err := appliedUser(ctx, conn)
+		applied, err := readHistory[string](ctx, conn, "user_migrations", "name")
 		if err != nil {
 			return err
 		}
@@ -207,15 +173,7 @@ type UserStatusRow struct {
 
 // State is a one-word summary: applied, pending, changed or missing.
 func (r UserStatusRow) State() string {
-	switch {
-	case r.Missing:
-		return "missing"
-	case r.Changed:
-		return "changed"
-	case r.Applied:
-		return "applied"
-	}
-	return "pending"
+	return state(r.Applied, r.Changed, r.Missing, "missing")
 }
 
 // UserStatus lists the user's migrations in dir and those recorded as
@@ -226,23 +184,14 @@ func UserStatus(ctx context.Context, pool *pgxpool.Pool, dir string) ([]UserStat
 	if err != nil {
 		return nil, err
 	}
-	applied := map[string]userApplied{}
-	ok, err := tableExists(ctx, pool, "user_migrations")
+	applied, err := historyIfExists[string](ctx, pool, "user_migrations", "name")
 	if err != nil {
 		return nil, err
-	}
-	if ok {
-		if applied, err = appliedUser(ctx, pool); err != nil {
-			return nil, err
-		}
 	}
 	var out []UserStatusRow
 	for _, f := range files {
 		r := UserStatusRow{Name: f.name}
-		if a, ok := applied[f.name]; ok {
-			r.Applied, r.AppliedAt, r.Changed = true, a.at, a.checksum != f.checksum
-			delete(applied, f.name)
-		}
+		r.Applied, r.AppliedAt, r.Changed = take(applied, f.name, f.checksum)
 		out = append(out, r)
 	}
 	for n, a := range applied {

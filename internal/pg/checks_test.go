@@ -2,8 +2,6 @@ package pg_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"net/url"
 	"strings"
 	"testing"
@@ -40,18 +38,14 @@ func TestCheckServerExplainsMissingPrivileges(t *testing.T) {
 	t.Parallel()
 	base, dsn := newDB(t)
 	ctx := context.Background()
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	role := "fb_check_" + hex.EncodeToString(b)
+	role := tempRole(t, base.Admin, "fb_check_")
 	const password = "check-pw-123"
 	if _, err := base.Admin.Exec(ctx, "create role "+role+" login password '"+password+"'"); err != nil {
 		t.Fatal(err)
 	}
 	dbName := base.Admin.Config().ConnConfig.Database
 	t.Cleanup(func() {
-		c := context.Background()
-		_, _ = base.Admin.Exec(c, "revoke create on database "+pgx.Identifier{dbName}.Sanitize()+" from "+role)
-		_, _ = base.Admin.Exec(c, "drop role if exists "+role)
+		_, _ = base.Admin.Exec(context.Background(), "revoke create on database "+pgx.Identifier{dbName}.Sanitize()+" from "+role)
 	})
 	u, err := url.Parse(dsn)
 	if err != nil {

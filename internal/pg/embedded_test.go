@@ -1,7 +1,6 @@
 package pg
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -12,45 +11,18 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/fluxbase/fluxbase/internal/testutil/syncbuf"
+	"github.com/fluxbase/fluxbase/internal/testutil/tempdir"
 )
 
 // These tests run the real PostgreSQL server binaries; as root (CI) they
 // also exercise running the server as an unprivileged OS user.
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// testLogger collects the launcher's log and shows it when the test fails;
-// the supervisor may log after the test returned, so it cannot use t.Log.
-func testLogger(t *testing.T) (*slog.Logger, *syncBuffer) {
-	buf := &syncBuffer{}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("launcher log:\n%s", buf.String())
-		}
-	})
-	return slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug})), buf
-}
 
 // embeddedOptions returns options for a cluster in a fresh directory that
 // the PostgreSQL OS user can traverse, and makes sure no server of it
@@ -60,16 +32,8 @@ func embeddedOptions(t *testing.T) EmbeddedOptions {
 	if _, err := findBinDir("", binSearch{}); err != nil {
 		t.Skipf("no PostgreSQL server binaries: %v", err)
 	}
-	dir := t.TempDir()
-	// t.TempDir and its parent are 0700: the postgres OS user could not
-	// enter them.
-	for _, d := range []string{dir, filepath.Dir(dir)} {
-		if err := os.Chmod(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
 	opts := EmbeddedOptions{
-		DataDir: filepath.Join(dir, "pg"),
+		DataDir: filepath.Join(tempdir.Traversable(t), "pg"),
 		Settings: map[string]string{
 			"fsync":              "off",
 			"synchronous_commit": "off",
@@ -139,6 +103,15 @@ func connect(t *testing.T, dsn string) *pgx.Conn {
 	return conn
 }
 
+// requireServes fails the test unless e accepts a connection and answers a
+// query.
+func requireServes(t *testing.T, e *Embedded) {
+	t.Helper()
+	conn := connect(t, e.DSN())
+	defer conn.Close(context.Background())
+	queryString(t, conn, "SELECT 'ok'")
+}
+
 func queryString(t *testing.T, conn *pgx.Conn, sql string, args ...any) string {
 	t.Helper()
 	var s string
@@ -168,7 +141,7 @@ func procUID(t *testing.T, pid int) int {
 func TestEmbeddedFirstStartThenReuse(t *testing.T) {
 	t.Parallel()
 	opts := embeddedOptions(t)
-	log, _ := testLogger(t)
+	log, _ := syncbuf.Logger(t)
 
 	e, first := start(t, opts, log)
 	conn := connect(t, e.DSN())
@@ -245,7 +218,7 @@ func TestEmbeddedFirstStartThenReuse(t *testing.T) {
 func TestEmbeddedStopsLeftoverPostmaster(t *testing.T) {
 	t.Parallel()
 	opts := embeddedOptions(t)
-	log, logs := testLogger(t)
+	log, logs := syncbuf.Logger(t)
 
 	// A detached server is what a Fluxbase killed with SIGKILL leaves:
 	// a postmaster that nobody supervises.
@@ -269,16 +242,14 @@ func TestEmbeddedStopsLeftoverPostmaster(t *testing.T) {
 	if !strings.Contains(logs.String(), "still running") {
 		t.Errorf("the recovery was not logged")
 	}
-	conn := connect(t, e.DSN())
-	queryString(t, conn, "SELECT 'ok'")
-	_ = conn.Close(context.Background())
+	requireServes(t, e)
 	stop(t, e)
 }
 
 func TestEmbeddedStalePIDFile(t *testing.T) {
 	t.Parallel()
 	opts := embeddedOptions(t)
-	log, _ := testLogger(t)
+	log, _ := syncbuf.Logger(t)
 
 	t.Run("postmaster killed", func(t *testing.T) {
 		// SIGKILL leaves postmaster.pid, the shared memory segment and,
@@ -302,9 +273,7 @@ func TestEmbeddedStalePIDFile(t *testing.T) {
 		}
 
 		e, _ := start(t, opts, log)
-		conn := connect(t, e.DSN())
-		queryString(t, conn, "SELECT 'ok'")
-		_ = conn.Close(context.Background())
+		requireServes(t, e)
 		stop(t, e)
 	})
 
@@ -324,9 +293,7 @@ func TestEmbeddedStalePIDFile(t *testing.T) {
 		if !processAlive(other.Process.Pid) {
 			t.Fatalf("the unrelated process holding the stale pid was killed")
 		}
-		conn := connect(t, e.DSN())
-		queryString(t, conn, "SELECT 'ok'")
-		_ = conn.Close(context.Background())
+		requireServes(t, e)
 		stop(t, e)
 	})
 }
@@ -334,7 +301,7 @@ func TestEmbeddedStalePIDFile(t *testing.T) {
 func TestEmbeddedRestartsAfterCrash(t *testing.T) {
 	t.Parallel()
 	opts := embeddedOptions(t)
-	log, logs := testLogger(t)
+	log, logs := syncbuf.Logger(t)
 	e, _ := start(t, opts, log)
 	defer stop(t, e)
 
@@ -381,7 +348,7 @@ func TestEmbeddedRestartsAfterCrash(t *testing.T) {
 func TestEmbeddedStopAfterCrashWhileRestarting(t *testing.T) {
 	t.Parallel()
 	opts := embeddedOptions(t)
-	log, _ := testLogger(t)
+	log, _ := syncbuf.Logger(t)
 	e, _ := start(t, opts, log)
 	if err := syscall.Kill(e.PID(), syscall.SIGKILL); err != nil {
 		t.Fatal(err)
@@ -445,7 +412,7 @@ func TestEmbeddedRemovesInterruptedInitdb(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(half, "PG_VERSION"), []byte("15\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	log, _ := testLogger(t)
+	log, _ := syncbuf.Logger(t)
 	e, _ := start(t, opts, log)
 	stop(t, e)
 	if _, err := os.Stat(filepath.Dir(half)); !errors.Is(err, os.ErrNotExist) {
@@ -503,7 +470,7 @@ func TestFindBinDir(t *testing.T) {
 func TestAttachEmbedded(t *testing.T) {
 	t.Parallel()
 	opts := embeddedOptions(t)
-	log, _ := testLogger(t)
+	log, _ := syncbuf.Logger(t)
 
 	if _, err := AttachEmbedded(context.Background(), opts, log); !errors.Is(err, ErrNotRunning) {
 		t.Fatalf("attach before any start: %v, want ErrNotRunning", err)
@@ -519,9 +486,7 @@ func TestAttachEmbedded(t *testing.T) {
 	if attached.Port() != started.Port() || attached.PID() != started.PID() || attached.DSN() != started.DSN() {
 		t.Fatalf("attached to port %d pid %d, started port %d pid %d", attached.Port(), attached.PID(), started.Port(), started.PID())
 	}
-	conn := connect(t, attached.DSN())
-	queryString(t, conn, "SELECT 'ok'")
-	_ = conn.Close(context.Background())
+	requireServes(t, attached)
 
 	stop(t, attached)
 	if _, err := AttachEmbedded(context.Background(), opts, log); !errors.Is(err, ErrNotRunning) {

@@ -2,8 +2,6 @@ package pg_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"io"
 	"net"
 	"net/url"
@@ -201,11 +199,7 @@ func TestConnectAPIReplicasAgree(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	for i, err := range errs {
-		if err != nil {
-			t.Errorf("instance %d: %v", i, err)
-		}
-	}
+	requireNoErrors(t, "an instance", errs)
 }
 
 // TestConnectAPICreatesAndRepairsItsRole uses a role of its own (roles are
@@ -214,26 +208,9 @@ func TestConnectAPICreatesAndRepairsItsRole(t *testing.T) {
 	t.Parallel()
 	base, dsn := newDB(t)
 	ctx := context.Background()
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	role := "fb_auth_" + hex.EncodeToString(b)
+	role := tempRole(t, base.Admin, "fb_auth_")
 	cfg := config.DatabaseConfig{AuthenticatorRole: role}
-	t.Cleanup(func() {
-		_, _ = base.Admin.Exec(context.Background(), "drop role if exists "+role)
-	})
 
-	open := func() *pg.DB {
-		t.Helper()
-		db, err := pg.Connect(ctx, cfg, dsn, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := db.ConnectAPI(ctx); err != nil {
-			db.Close()
-			t.Fatal(err)
-		}
-		return db
-	}
 	whoami := func(db *pg.DB) string {
 		t.Helper()
 		var user string
@@ -246,7 +223,7 @@ func TestConnectAPICreatesAndRepairsItsRole(t *testing.T) {
 		return user
 	}
 
-	db1 := open()
+	db1 := connectAPI(t, cfg, dsn, nil)
 	if got := whoami(db1); got != role+"/authenticated" {
 		t.Fatalf("session/current user %q", got)
 	}
@@ -264,7 +241,7 @@ func TestConnectAPICreatesAndRepairsItsRole(t *testing.T) {
 	if _, err := base.Admin.Exec(ctx, "alter role "+role+" password 'changed-elsewhere'"); err != nil {
 		t.Fatal(err)
 	}
-	db2 := open()
+	db2 := connectAPI(t, cfg, dsn, nil)
 	defer db2.Close()
 	if got := whoami(db2); got != role+"/authenticated" {
 		t.Fatalf("after repair: %q", got)

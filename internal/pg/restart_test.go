@@ -1,10 +1,7 @@
 package pg_test
 
 import (
-	"bytes"
 	"context"
-	"log/slog"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -16,25 +13,9 @@ import (
 	"github.com/fluxbase/fluxbase/internal/config"
 	"github.com/fluxbase/fluxbase/internal/migrations"
 	"github.com/fluxbase/fluxbase/internal/pg"
+	"github.com/fluxbase/fluxbase/internal/testutil/syncbuf"
+	"github.com/fluxbase/fluxbase/internal/testutil/tempdir"
 )
-
-// syncBuffer is a log sink safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // burst runs n concurrent read-only requests and returns their errors.
 func burst(db *pg.DB, n int) []error {
@@ -56,15 +37,6 @@ func burst(db *pg.DB, n int) []error {
 	return errs
 }
 
-func requireNoErrors(t *testing.T, what string, errs []error) {
-	t.Helper()
-	for _, err := range errs {
-		if err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
-}
-
 // TestRequestsRecoverFromKilledConnections terminates every API session of
 // a pool and immediately sends requests: pgxpool does not ping connections
 // idle for less than a second, so the requests meet dead connections and
@@ -73,16 +45,9 @@ func TestRequestsRecoverFromKilledConnections(t *testing.T) {
 	t.Parallel()
 	_, dsn := newDB(t)
 	ctx := context.Background()
-	logs := &syncBuffer{}
-	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	db, err := pg.Connect(ctx, config.DatabaseConfig{MaxConns: 12}, dsn, log)
-	if err != nil {
-		t.Fatal(err)
-	}
+	log, logs := syncbuf.Logger(t)
+	db := connectAPI(t, config.DatabaseConfig{MaxConns: 12}, dsn, log)
 	defer db.Close()
-	if err := db.ConnectAPI(ctx); err != nil {
-		t.Fatal(err)
-	}
 	requireNoErrors(t, "warm-up", burst(db, 8))
 	var pids []uint32
 	for _, c := range db.API.AcquireAllIdle(ctx) {
@@ -111,16 +76,8 @@ func TestRequestsRecoverAfterPostgresRestart(t *testing.T) {
 		t.Skip("starts its own PostgreSQL")
 	}
 	ctx := context.Background()
-	root := t.TempDir()
-	// PostgreSQL runs as an unprivileged user when we are root: it must be
-	// able to traverse to its data directory.
-	for _, d := range []string{filepath.Dir(root), root} {
-		if err := os.Chmod(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	opts := pg.EmbeddedOptions{DataDir: filepath.Join(root, "pg"), Port: freePort(t)}
-	log := slog.New(slog.NewTextHandler(&syncBuffer{}, nil))
+	opts := pg.EmbeddedOptions{DataDir: filepath.Join(tempdir.Traversable(t), "pg"), Port: freePort(t)}
+	log, _ := syncbuf.Logger(t)
 	emb, err := pg.StartEmbedded(ctx, opts, log)
 	if err != nil {
 		t.Fatal(err)

@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/fluxbase/fluxbase/internal/pg"
+	"github.com/fluxbase/fluxbase/internal/testutil/tempdir"
 )
 
 func TestMain(m *testing.M) { Main(m) }
@@ -226,12 +227,7 @@ func serverProcesses(dir string) []int {
 
 func sharedDir(t *testing.T) string {
 	t.Helper()
-	dir := t.TempDir()
-	for _, d := range []string{dir, filepath.Dir(dir)} {
-		if err := os.Chmod(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
+	dir := tempdir.Traversable(t)
 	t.Cleanup(func() {
 		for _, pid := range serverProcesses(dir) {
 			t.Errorf("server process %d left running; killing it", pid)
