@@ -12,51 +12,33 @@ import (
 	"github.com/fluxbase/fluxbase/internal/obs"
 )
 
-// stack is the middleware every request passes through, outermost first:
-// the request id, so that everything after can log it; the client address;
-// the access log and metrics, which must see the final status; panic
-// recovery inside them, so that a panic is logged and counted as the 500 it
-// becomes; then security headers, CORS and the body limit.
+// stack builds routers with the middleware every request passes through
+// (in the order httpx.Stack documents) and the routes that answer in every
+// state of the instance.
 type stack struct {
 	cfg     *config.Config
-	log     *slog.Logger
 	metrics *obs.Metrics
-	mw      []func(http.Handler) http.Handler
+	opts    httpx.StackOptions
 }
 
+// newStack checks the middleware configuration once, so that building a
+// router later cannot fail.
 func newStack(cfg *config.Config, log *slog.Logger, metrics *obs.Metrics) (*stack, error) {
-	proxies, err := httpx.ParseTrustedProxies(cfg.HTTP.TrustedProxies)
-	if err != nil {
+	opts := httpx.StackOptions{HTTP: cfg.HTTP, Logger: log, Metrics: metrics}
+	if _, err := httpx.Stack(opts); err != nil {
 		return nil, err
 	}
-	s := &stack{cfg: cfg, log: log, metrics: metrics}
-	s.mw = []func(http.Handler) http.Handler{
-		httpx.AssignRequestID,
-		httpx.RealIP(proxies),
-		httpx.AccessLog(log),
-		httpx.Metrics(metrics),
-		httpx.Recover(log),
-		httpx.SecurityHeaders(httpx.APISecurity()),
-	}
-	if cfg.HTTP.CORS.Enabled {
-		cors, err := httpx.CORS(cfg.HTTP.CORS)
-		if err != nil {
-			return nil, err
-		}
-		s.mw = append(s.mw, cors)
-	}
-	s.mw = append(s.mw, httpx.BodyLimit(cfg.HTTP.MaxBodyBytes))
-	return s, nil
+	return &stack{cfg: cfg, metrics: metrics, opts: opts}, nil
 }
 
-// newRouter returns a chi router with the middleware stack, JSON 404 and
-// 405 answers, and the routes that answer whatever the state of the
-// database: health, readiness and metrics.
+// newRouter returns a router with the middleware stack, JSON 404 and 405
+// answers, and the routes that answer whatever the state of the database:
+// health, readiness, metrics and the OpenAPI document.
 func (s *stack) newRouter(h *health) chi.Router {
-	r := chi.NewRouter()
-	r.Use(s.mw...)
-	r.NotFound(httpx.NotFound)
-	r.MethodNotAllowed(httpx.MethodNotAllowed)
+	r, err := httpx.NewRouter(s.opts)
+	if err != nil {
+		panic(err) // newStack has built the same stack already
+	}
 	r.Get("/health", h.handleHealth)
 	r.Get("/ready", h.handleReady)
 	r.Get("/openapi.json", serveOpenAPI)
