@@ -161,9 +161,9 @@ func tunePool(p *pgxpool.Config, cfg config.DatabaseConfig, maxConns, minConns i
 		cc.RuntimeParams["application_name"] = applicationName
 	}
 	// PostgreSQL's default search_path starts with "$user": for a login
-	// role named like one of Fluxbase's schemas (the embedded superuser is
-	// "fluxbase"), unqualified CREATE TABLE in the user's migrations would
-	// land in that private schema instead of public.
+	// role named like one of Fluxbase's schemas (a DATABASE_URL user called
+	// "fluxbase" or "auth", say), unqualified CREATE TABLE in the user's
+	// migrations would land in that schema instead of public.
 	if _, ok := cc.RuntimeParams["search_path"]; !ok && !strings.Contains(cc.RuntimeParams["options"], "search_path") {
 		cc.RuntimeParams["search_path"] = "public"
 	}
