@@ -4,6 +4,7 @@
 #   make test    run the whole test suite (formatting, vet, unit, integration, black-box)
 #   make build   build the static binary bin/fluxbase
 #   make lint    gofmt, go vet and staticcheck
+#   make fuzz    every fuzz target for FUZZTIME (default 30s) each
 #
 # Each target installs what it needs (see scripts/ensure-deps.sh) and says so.
 
@@ -24,7 +25,7 @@ RACE ?= $(shell command -v cc >/dev/null 2>&1 && echo -race)
 # Extra arguments for go test, e.g. make test TESTFLAGS="-run TestReady -v".
 TESTFLAGS ?=
 
-.PHONY: all build run test unit fmt-check vet lint deps clean bench
+.PHONY: all build run test fmt-check vet lint deps clean bench fuzz
 
 all: build
 
@@ -60,6 +61,16 @@ $(TOOLS)/staticcheck:
 lint: fmt-check vet $(TOOLS)/staticcheck
 	@echo "==> staticcheck"
 	@$(TOOLS)/staticcheck ./...
+
+# Runs every fuzz target for FUZZTIME each (seeds also run in make test).
+FUZZTIME ?= 30s
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+		for target in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
+			echo "==> fuzzing $$target in $$pkg for $(FUZZTIME)"; \
+			$(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+		done; \
+	done
 
 bench: deps
 	@$(GO) test -run '^$$' -bench . -benchtime 2s ./...

@@ -10,12 +10,12 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/fluxbase/fluxbase/internal/httpx"
+	"github.com/fluxbase/fluxbase/internal/pg"
 	"github.com/fluxbase/fluxbase/internal/testutil"
 )
 
@@ -283,7 +283,7 @@ func TestRLSSeesCallerClaims(t *testing.T) {
 		id, _ := FromContext(r.Context())
 		var out seen
 		err := tdb.DB.InRequestTx(r.Context(), PGRequest(r, id, r.Method == http.MethodGet),
-			func(ctx context.Context, tx pgx.Tx) error {
+			func(ctx context.Context, tx pg.Tx) error {
 				if r.Method == http.MethodPost {
 					_, err := tx.Exec(ctx, `insert into public.notes (owner, body) values (auth.uid(), 'new')`)
 					return err

@@ -195,7 +195,7 @@ func TestConnectAPIReplicasAgree(t *testing.T) {
 				return
 			}
 			errs[i] = db.InRequestTx(ctx, pg.Request{Role: "anon", ReadOnly: true},
-				func(ctx context.Context, tx pgx.Tx) error { _, err := tx.Exec(ctx, "select 1"); return err })
+				func(ctx context.Context, tx pg.Tx) error { _, err := tx.Exec(ctx, "select 1"); return err })
 		}()
 	}
 	wg.Wait()
@@ -214,7 +214,7 @@ func TestConnectAPICreatesAndRepairsItsRole(t *testing.T) {
 	whoami := func(db *pg.DB) string {
 		t.Helper()
 		var user string
-		err := db.InRequestTx(ctx, pg.Request{Role: "authenticated"}, func(ctx context.Context, tx pgx.Tx) error {
+		err := db.InRequestTx(ctx, pg.Request{Role: "authenticated"}, func(ctx context.Context, tx pg.Tx) error {
 			return tx.QueryRow(ctx, "select session_user || '/' || current_user").Scan(&user)
 		})
 		if err != nil {
@@ -304,7 +304,7 @@ func TestPingStatsClose(t *testing.T) {
 	}
 	// A closed pool will not come back: no retrying.
 	start := time.Now()
-	err = db.InRequestTx(ctx, pg.Request{Role: "anon"}, func(ctx context.Context, tx pgx.Tx) error { return nil })
+	err = db.InRequestTx(ctx, pg.Request{Role: "anon"}, func(ctx context.Context, tx pg.Tx) error { return nil })
 	if he := pg.ErrorFrom(err); err == nil || he.Status != 503 || time.Since(start) > 500*time.Millisecond {
 		t.Fatalf("request on a closed pool: %v after %s", err, time.Since(start))
 	}

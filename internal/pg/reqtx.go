@@ -12,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/fluxbase/fluxbase/internal/httpx"
 )
@@ -66,19 +67,36 @@ func validRoleName(s string) bool {
 	return len(s) <= 63 && roleNamePattern.MatchString(s)
 }
 
+// Tx is what a request transaction offers the code that runs in it:
+// queries on the transaction's connection. Ending the transaction belongs
+// to InRequestTx alone, so Tx has no Commit or Rollback; code that needs to
+// undo part of its work uses savepoints.
+type Tx interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
+	CopyFrom(ctx context.Context, table pgx.Identifier, columns []string, rows pgx.CopyFromSource) (int64, error)
+}
+
 // InRequestTx runs fn in a transaction on the API pool that has switched to
 // req.Role and published the request's claims, method, path and headers as
 // transaction-local settings. It is the only way request code may use the
 // API pool. Reads should set req.ReadOnly.
 //
+// BEGIN and the settings travel in one pipelined round trip, so a request
+// transaction costs no more round trips than a bare one.
+//
 // The transaction commits when fn returns nil and rolls back when fn fails
-// or panics (the panic continues). fn's error is returned unchanged. Until fn
-// starts nothing the client could observe has happened, so starting the
-// transaction is retried briefly on connection errors; this is what lets
-// requests recover by themselves after PostgreSQL restarts. A role that does
-// not exist or cannot be switched to is reported as an *httpx.Error (401 or
-// 403). Other errors are returned for ErrorFrom to map.
-func (db *DB) InRequestTx(ctx context.Context, req Request, fn func(ctx context.Context, tx pgx.Tx) error) (err error) {
+// or panics (the panic continues). fn's error is returned unchanged; a
+// commit that PostgreSQL turns into a rollback (fn ignored an error inside
+// the transaction) returns pgx.ErrTxCommitRollback. Until fn starts nothing
+// the client could observe has happened, so starting the transaction is
+// retried briefly on connection errors; this is what lets requests recover
+// by themselves after PostgreSQL restarts. A role that does not exist or
+// cannot be switched to is reported as an *httpx.Error (401 or 403). Other
+// errors are returned for ErrorFrom to map.
+func (db *DB) InRequestTx(ctx context.Context, req Request, fn func(ctx context.Context, tx Tx) error) (err error) {
 	if db.API == nil {
 		return errors.New("pg: InRequestTx called before ConnectAPI")
 	}
@@ -99,39 +117,57 @@ func (db *DB) InRequestTx(ctx context.Context, req Request, fn func(ctx context.
 		query = requestSetupTimeoutSQL
 		args = append(args, strconv.FormatInt(max(t.Milliseconds(), 1), 10))
 	}
-	opts := pgx.TxOptions{IsoLevel: pgx.ReadCommitted}
+	begin := "begin isolation level read committed read write"
 	if req.ReadOnly {
-		opts.AccessMode = pgx.ReadOnly
+		begin = "begin isolation level read committed read only"
 	}
 
-	tx, err := db.beginRequest(ctx, opts, query, args, req.Role)
+	conn, err := db.beginRequest(ctx, begin, query, args, req.Role)
 	if err != nil {
 		return err
 	}
-	committed := false
+	// Release destroys the connection instead of pooling it if it is
+	// still inside a transaction, whatever happened below.
+	defer conn.Release()
+	ended := false
 	defer func() {
 		// Also runs while fn panics; the panic then continues unchanged.
-		if !committed {
-			rollback(ctx, tx)
+		if !ended {
+			rollback(ctx, conn)
 		}
 	}()
-	if err := fn(ctx, tx); err != nil {
+	if err := fn(ctx, conn.Conn()); err != nil {
 		return err
 	}
-	committed = true
-	return tx.Commit(ctx)
+	ended = true
+	tag, err := conn.Exec(ctx, "commit")
+	if err != nil {
+		return err
+	}
+	if tag.String() == "ROLLBACK" {
+		return pgx.ErrTxCommitRollback
+	}
+	return nil
 }
 
-func (db *DB) beginRequest(ctx context.Context, opts pgx.TxOptions, query string, args []any, role string) (pgx.Tx, error) {
+// beginRequest acquires a connection and starts the request transaction on
+// it: BEGIN and the settings are queued in one batch, which pgx pipelines
+// into one round trip (a BEGIN inside a pipeline turns its implicit
+// transaction into an explicit one that outlives the batch).
+func (db *DB) beginRequest(ctx context.Context, begin, query string, args []any, role string) (*pgxpool.Conn, error) {
 	start := time.Now()
 	backoff := 25 * time.Millisecond
 	for {
-		tx, err := db.API.BeginTx(ctx, opts)
+		conn, err := db.API.Acquire(ctx)
 		if err == nil {
-			if _, err = tx.Exec(ctx, query, args...); err == nil {
-				return tx, nil
+			b := &pgx.Batch{}
+			b.Queue(begin)
+			b.Queue(query, args...)
+			if err = conn.SendBatch(ctx, b).Close(); err == nil {
+				return conn, nil
 			}
-			rollback(ctx, tx)
+			rollback(ctx, conn)
+			conn.Release()
 		}
 		if re := roleError(err, role); re != nil {
 			return nil, re
@@ -173,12 +209,16 @@ func roleError(err error, role string) *httpx.Error {
 	return nil
 }
 
-// rollback ends tx even when ctx is already done; a failure closes the
-// connection, which rolls back on the server.
-func rollback(ctx context.Context, tx pgx.Tx) {
+// rollback ends the transaction on conn even when ctx is already done. If
+// it fails, the connection is left in its transaction and Release destroys
+// it, which rolls back on the server.
+func rollback(ctx context.Context, conn *pgxpool.Conn) {
+	if conn.Conn().PgConn().TxStatus() == 'I' {
+		return
+	}
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	_ = tx.Rollback(rctx)
+	_, _ = conn.Exec(rctx, "rollback")
 }
 
 func orEmptyObject(b []byte) []byte {

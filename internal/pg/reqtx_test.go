@@ -36,7 +36,7 @@ func TestInRequestTxSwitchesRoleAndPublishesRequest(t *testing.T) {
 		Path:    "/rest/v1/notes",
 		Headers: []byte(`{"x-test":"yes","user-agent":"go"}`),
 	}
-	err := db.InRequestTx(ctx, req, func(ctx context.Context, tx pgx.Tx) error {
+	err := db.InRequestTx(ctx, req, func(ctx context.Context, tx pg.Tx) error {
 		var (
 			currentUser, sessionUser, uid, role, email, jwtSub, method, path, header string
 			legacySub, legacyRole, legacyEmail, readOnly, iso                        string
@@ -83,7 +83,7 @@ func TestInRequestTxAnonymousWithoutClaims(t *testing.T) {
 	t.Parallel()
 	db, _ := newDB(t)
 	err := db.InRequestTx(context.Background(), pg.Request{Role: "anon", Method: "GET", Path: "/", ReadOnly: true},
-		func(ctx context.Context, tx pgx.Tx) error {
+		func(ctx context.Context, tx pg.Tx) error {
 			var user string
 			var uid, role, email *string
 			var jwt, headers string
@@ -108,7 +108,7 @@ func TestInRequestTxReadOnlyRejectsWrites(t *testing.T) {
 	ctx := context.Background()
 	mustExec(t, db, `create table ro_target (id int)`)
 	err := db.InRequestTx(ctx, pg.Request{Role: "service_role", ReadOnly: true},
-		func(ctx context.Context, tx pgx.Tx) error {
+		func(ctx context.Context, tx pg.Tx) error {
 			_, err := tx.Exec(ctx, `insert into ro_target values (1)`)
 			return err
 		})
@@ -120,7 +120,7 @@ func TestInRequestTxReadOnlyRejectsWrites(t *testing.T) {
 		t.Fatalf("25006 maps to %d, want 405", he.Status)
 	}
 	// The same write succeeds when the request is not read-only.
-	err = db.InRequestTx(ctx, pg.Request{Role: "service_role"}, func(ctx context.Context, tx pgx.Tx) error {
+	err = db.InRequestTx(ctx, pg.Request{Role: "service_role"}, func(ctx context.Context, tx pg.Tx) error {
 		_, err := tx.Exec(ctx, `insert into ro_target values (1)`)
 		return err
 	})
@@ -138,7 +138,7 @@ func TestInRequestTxSettingsDoNotLeak(t *testing.T) {
 	for i := 0; i < 5; i++ {
 		err := db.InRequestTx(ctx, pg.Request{Role: "authenticated", Claims: claims(userA, "authenticated", "a@example.com"),
 			Method: "POST", Path: "/x", Headers: []byte(`{"a":"b"}`)},
-			func(ctx context.Context, tx pgx.Tx) error { return nil })
+			func(ctx context.Context, tx pg.Tx) error { return nil })
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -175,7 +175,7 @@ func TestRLSPoliciesSeeTheCallersClaims(t *testing.T) {
 	bodies := func(req pg.Request) []string {
 		t.Helper()
 		var out []string
-		err := db.InRequestTx(ctx, req, func(ctx context.Context, tx pgx.Tx) error {
+		err := db.InRequestTx(ctx, req, func(ctx context.Context, tx pg.Tx) error {
 			rows, err := tx.Query(ctx, `select body from notes order by body`)
 			if err != nil {
 				return err
@@ -207,7 +207,7 @@ func TestRLSPoliciesSeeTheCallersClaims(t *testing.T) {
 
 	// The policy's WITH CHECK stops A from writing a row as B.
 	err := db.InRequestTx(ctx, pg.Request{Role: "authenticated", Claims: claims(userA, "authenticated", "")},
-		func(ctx context.Context, tx pgx.Tx) error {
+		func(ctx context.Context, tx pg.Tx) error {
 			_, err := tx.Exec(ctx, `insert into notes (owner, body) values ($1, 'forged')`, userB)
 			return err
 		})
@@ -221,13 +221,13 @@ func TestInRequestTxRollsBackOnErrorAndPanic(t *testing.T) {
 	db, _ := newDB(t)
 	ctx := context.Background()
 	mustExec(t, db, `create table rb (v text)`)
-	insert := func(ctx context.Context, tx pgx.Tx) {
+	insert := func(ctx context.Context, tx pg.Tx) {
 		if _, err := tx.Exec(ctx, `insert into rb values ('x')`); err != nil {
 			t.Fatal(err)
 		}
 	}
 	sentinel := errors.New("handler failed")
-	err := db.InRequestTx(ctx, pg.Request{Role: "service_role"}, func(ctx context.Context, tx pgx.Tx) error {
+	err := db.InRequestTx(ctx, pg.Request{Role: "service_role"}, func(ctx context.Context, tx pg.Tx) error {
 		insert(ctx, tx)
 		return sentinel
 	})
@@ -241,7 +241,7 @@ func TestInRequestTxRollsBackOnErrorAndPanic(t *testing.T) {
 				t.Fatalf("the panic must propagate unchanged, got %v", p)
 			}
 		}()
-		_ = db.InRequestTx(ctx, pg.Request{Role: "service_role"}, func(ctx context.Context, tx pgx.Tx) error {
+		_ = db.InRequestTx(ctx, pg.Request{Role: "service_role"}, func(ctx context.Context, tx pg.Tx) error {
 			insert(ctx, tx)
 			panic("boom")
 		})
@@ -255,7 +255,7 @@ func TestInRequestTxRollsBackOnErrorAndPanic(t *testing.T) {
 		t.Fatalf("%d rows survived a failed request", n)
 	}
 	// The pool is healthy after both: a committed request goes through.
-	if err := db.InRequestTx(ctx, pg.Request{Role: "service_role"}, func(ctx context.Context, tx pgx.Tx) error {
+	if err := db.InRequestTx(ctx, pg.Request{Role: "service_role"}, func(ctx context.Context, tx pg.Tx) error {
 		insert(ctx, tx)
 		return nil
 	}); err != nil {
@@ -266,11 +266,35 @@ func TestInRequestTxRollsBackOnErrorAndPanic(t *testing.T) {
 	}
 }
 
+// TestInRequestTxAbortedCommitIsAnError: when fn swallows a failed
+// statement and returns nil, PostgreSQL turns the COMMIT into a ROLLBACK;
+// InRequestTx must report that instead of pretending the writes landed.
+func TestInRequestTxAbortedCommitIsAnError(t *testing.T) {
+	t.Parallel()
+	db, _ := newDB(t)
+	ctx := context.Background()
+	mustExec(t, db, `create table ac (v int primary key)`)
+	err := db.InRequestTx(ctx, pg.Request{Role: "service_role"}, func(ctx context.Context, tx pg.Tx) error {
+		if _, err := tx.Exec(ctx, `insert into ac values (1)`); err != nil {
+			return err
+		}
+		_, _ = tx.Exec(ctx, `insert into ac values (1)`) // duplicate key, ignored
+		return nil
+	})
+	if !errors.Is(err, pgx.ErrTxCommitRollback) {
+		t.Fatalf("err = %v, want pgx.ErrTxCommitRollback", err)
+	}
+	var n int
+	if err := db.Admin.QueryRow(ctx, `select count(*) from ac`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("rows after a rolled-back commit: n=%d err=%v", n, err)
+	}
+}
+
 func TestInRequestTxRejectsBadRoles(t *testing.T) {
 	t.Parallel()
 	db, _ := newDB(t)
 	ctx := context.Background()
-	noop := func(ctx context.Context, tx pgx.Tx) error { return nil }
+	noop := func(ctx context.Context, tx pg.Tx) error { return nil }
 	cases := []struct {
 		role       string
 		wantStatus int
@@ -336,7 +360,7 @@ func TestInRequestTxStatementTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	err = db.InRequestTx(ctx, pg.Request{Role: "anon", ReadOnly: true}, func(ctx context.Context, tx pgx.Tx) error {
+	err = db.InRequestTx(ctx, pg.Request{Role: "anon", ReadOnly: true}, func(ctx context.Context, tx pg.Tx) error {
 		_, err := tx.Exec(ctx, `select pg_sleep(2)`)
 		return err
 	})

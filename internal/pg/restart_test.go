@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/fluxbase/fluxbase/internal/config"
 	"github.com/fluxbase/fluxbase/internal/migrations"
 	"github.com/fluxbase/fluxbase/internal/pg"
@@ -27,7 +25,7 @@ func burst(db *pg.DB, n int) []error {
 			defer wg.Done()
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			errs[i] = db.InRequestTx(ctx, pg.Request{Role: "anon", ReadOnly: true}, func(ctx context.Context, tx pgx.Tx) error {
+			errs[i] = db.InRequestTx(ctx, pg.Request{Role: "anon", ReadOnly: true}, func(ctx context.Context, tx pg.Tx) error {
 				var one int
 				return tx.QueryRow(ctx, "select 1 from pg_sleep(0.02)").Scan(&one)
 			})
