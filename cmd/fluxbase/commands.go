@@ -20,9 +20,9 @@ func (c *cli) newRoot() *cobra.Command {
 		Use:   "fluxbase",
 		Short: "Fluxbase: a backend for your app in one binary, on PostgreSQL",
 		Long: `Fluxbase is a Backend-as-a-Service in one binary. Point it at PostgreSQL, or
-let it start its own, and you get a REST API over your tables, views and
-functions, authentication and API keys, all secured by PostgreSQL's row level
-security policies.
+let it start its own. Every request runs as a PostgreSQL role (anon,
+authenticated or service_role) with the caller's JWT claims, so your row level
+security policies decide what each caller may see and change.
 
 Quick start:
   fluxbase serve              start on http://127.0.0.1:8080 with its own PostgreSQL
