@@ -49,21 +49,21 @@ func Migrate(ctx context.Context, opts Options, action string, w io.Writer) erro
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "Fluxbase schema\t\t")
 	for _, m := range own {
-		fmt.Fprintf(tw, "  %04d_%s\t%s\t\n", m.Version, m.Name, when(m.State(), m.AppliedAt))
+		fmt.Fprintf(tw, "  %04d_%s\t%s\n", m.Version, m.Name, when(m.State(), m.AppliedAt))
 	}
 	user, err := migrations.UserStatus(ctx, db.Admin, cfg.Migrations.Dir)
 	switch {
 	case errors.Is(err, migrations.ErrNoMigrationsDir):
-		fmt.Fprintf(tw, "User migrations (%s)\tdirectory not found\t\n", cfg.Migrations.Dir)
+		fmt.Fprintf(tw, "User migrations (%s)\tdirectory not found\n", cfg.Migrations.Dir)
 	case err != nil:
 		return err
 	default:
-		fmt.Fprintf(tw, "User migrations (%s)\t\t\n", cfg.Migrations.Dir)
+		fmt.Fprintf(tw, "User migrations (%s)\t\n", cfg.Migrations.Dir)
 		if len(user) == 0 {
 			fmt.Fprintln(tw, "  (no .sql files)\t\t")
 		}
 		for _, m := range user {
-			fmt.Fprintf(tw, "  %s\t%s\t\n", m.Name, when(m.State(), m.AppliedAt))
+			fmt.Fprintf(tw, "  %s\t%s\n", m.Name, when(m.State(), m.AppliedAt))
 		}
 	}
 	return tw.Flush()
