@@ -47,7 +47,7 @@ func Migrate(ctx context.Context, opts Options, action string, w io.Writer) erro
 		return err
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "Fluxbase schema\t\t")
+	fmt.Fprintln(tw, "Fluxbase schema")
 	for _, m := range own {
 		fmt.Fprintf(tw, "  %04d_%s\t%s\n", m.Version, m.Name, when(m.State(), m.AppliedAt))
 	}
@@ -58,9 +58,9 @@ func Migrate(ctx context.Context, opts Options, action string, w io.Writer) erro
 	case err != nil:
 		return err
 	default:
-		fmt.Fprintf(tw, "User migrations (%s)\t\n", cfg.Migrations.Dir)
+		fmt.Fprintf(tw, "User migrations (%s)\n", cfg.Migrations.Dir)
 		if len(user) == 0 {
-			fmt.Fprintln(tw, "  (no .sql files)\t\t")
+			fmt.Fprintln(tw, "  (no .sql files)")
 		}
 		for _, m := range user {
 			fmt.Fprintf(tw, "  %s\t%s\n", m.Name, when(m.State(), m.AppliedAt))
