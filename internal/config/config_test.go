@@ -87,7 +87,7 @@ func TestDefaults(t *testing.T) {
 		{"http.cors.max_age", c.HTTP.CORS.MaxAge, 24 * time.Hour},
 		{"database.url", c.Database.URL, ""},
 		{"database.authenticator_role", c.Database.AuthenticatorRole, "authenticator"},
-		{"database.connect_timeout", c.Database.ConnectTimeout, 15 * time.Second},
+		{"database.connect_timeout", c.Database.ConnectTimeout, 10 * time.Second},
 		{"database.health_check_period", c.Database.HealthCheckPeriod, 30 * time.Second},
 		{"database.max_conn_lifetime", c.Database.MaxConnLifetime, time.Hour},
 		{"database.max_conn_idle_time", c.Database.MaxConnIdleTime, 10 * time.Minute},

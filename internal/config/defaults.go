@@ -56,7 +56,7 @@ func defaults() *Config {
 			MaxConnLifetime:   time.Hour,
 			MaxConnIdleTime:   10 * time.Minute,
 			HealthCheckPeriod: 30 * time.Second,
-			ConnectTimeout:    15 * time.Second,
+			ConnectTimeout:    10 * time.Second,
 			StatementTimeout:  0,
 			Embedded: EmbeddedConfig{
 				Port:   0,

@@ -170,7 +170,7 @@ func (c *Config) problems() []Problem {
 	ch.nonNegative("database.max_conn_lifetime", d.MaxConnLifetime, "1h")
 	ch.nonNegative("database.max_conn_idle_time", d.MaxConnIdleTime, "10m")
 	ch.positive("database.health_check_period", d.HealthCheckPeriod, "30s")
-	ch.positive("database.connect_timeout", d.ConnectTimeout, "15s")
+	ch.positive("database.connect_timeout", d.ConnectTimeout, "10s")
 	ch.nonNegative("database.statement_timeout", d.StatementTimeout, "30s")
 	if e := d.Embedded; e.Port < 0 || e.Port > 65535 {
 		ch.add("database.embedded.port", "%d is not a TCP port; use 0 to pick a free port at every start, or 1-65535", e.Port)

@@ -33,7 +33,7 @@ import (
 
 // Defaults used when the corresponding DatabaseConfig field is zero.
 const (
-	DefaultConnectTimeout    = 15 * time.Second
+	DefaultConnectTimeout    = 10 * time.Second
 	DefaultAuthenticatorRole = "authenticator"
 	DefaultMaxConnLifetime   = time.Hour
 	DefaultMaxConnIdleTime   = 10 * time.Minute
@@ -104,7 +104,7 @@ func sizesFor(cfg config.DatabaseConfig) poolSizes {
 
 // Connect opens the admin pool on adminDSN and waits until PostgreSQL
 // answers, retrying with exponential backoff and jitter while the server is
-// unreachable or starting up, for at most cfg.ConnectTimeout (default 15 s).
+// unreachable or starting up, for at most cfg.ConnectTimeout (default 10 s).
 // Errors that waiting cannot fix (wrong password, missing database, malformed
 // URL, TLS failures) fail at once. Every error is one line that names the
 // server, database and user, never the password.
