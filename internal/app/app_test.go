@@ -94,3 +94,21 @@ func TestPlatformEndpoints(t *testing.T) {
 		},
 	})
 }
+
+func TestHeadServedByGetRoutes(t *testing.T) {
+	t.Parallel()
+	s := apitest.NewServer(t)
+	apitest.Run(t, s, []apitest.Scenario{
+		{Name: "HEAD /ready", Method: "HEAD", Path: "/ready", ExpectedStatus: 200,
+			After: func(t testing.TB, _ *apitest.Server, res *http.Response, body []byte) {
+				if len(body) != 0 {
+					t.Errorf("HEAD returned a body: %q", body)
+				}
+				if res.Header.Get("Content-Type") == "" {
+					t.Error("HEAD lacks the GET response's headers")
+				}
+			}},
+		{Name: "405 lists HEAD with GET", Method: "POST", Path: "/health", ExpectedStatus: 405,
+			ExpectedHeaders: map[string]string{"Allow": "GET, HEAD"}},
+	})
+}

@@ -51,7 +51,8 @@ func AllowedMethods(r *http.Request) []string {
 	}
 	var allowed []string
 	for _, m := range probeMethods {
-		if rctx.Routes.Match(chi.NewRouteContext(), m, path) {
+		if rctx.Routes.Match(chi.NewRouteContext(), m, path) ||
+			(m == http.MethodHead && rctx.Routes.Match(chi.NewRouteContext(), http.MethodGet, path)) {
 			allowed = append(allowed, m)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
 
 	"github.com/fluxbase/fluxbase/internal/config"
 	"github.com/fluxbase/fluxbase/internal/obs"
@@ -34,6 +35,7 @@ type StackOptions struct {
 //  6. SecurityHeaders, 7. CORS – before anything that can fail, so error
 //     responses carry them too and browsers can read them
 //  8. BodyLimit
+//  9. GetHead – HEAD served by GET routes
 func Stack(o StackOptions) ([]func(http.Handler) http.Handler, error) {
 	if o.Logger == nil {
 		return nil, errors.New("httpx: Stack needs a logger")
@@ -59,6 +61,9 @@ func Stack(o StackOptions) ([]func(http.Handler) http.Handler, error) {
 		SecurityHeaders(sec),
 		cors,
 		BodyLimit(o.HTTP.MaxBodyBytes, o.BodyLimitExempt...),
+		// HEAD on a GET route runs the GET handler without its body, as
+		// RFC 9110 expects; load balancers commonly probe with HEAD.
+		middleware.GetHead,
 	}, nil
 }
 
