@@ -24,10 +24,10 @@ func TestNotFoundAndMethodNotAllowedAreJSON(t *testing.T) {
 	}{
 		{"GET", "/nope", 404, "not_found", ""},
 		{"GET", "/api/v1/nope", 404, "not_found", ""},
-		{"DELETE", "/items", 405, "method_not_allowed", "GET, POST"},
-		{"PUT", "/items", 405, "method_not_allowed", "GET, POST"},
+		{"DELETE", "/items", 405, "method_not_allowed", "GET, HEAD, POST"},
+		{"PUT", "/items", 405, "method_not_allowed", "GET, HEAD, POST"},
 		{"GET", "/api/v1/things/7", 405, "method_not_allowed", "PATCH, DELETE"},
-		{"BREW", "/items", 405, "method_not_allowed", "GET, POST"},
+		{"BREW", "/items", 405, "method_not_allowed", "GET, HEAD, POST"},
 	}
 	for _, c := range cases {
 		rec := env.do(httptest.NewRequest(c.method, c.path, nil))
