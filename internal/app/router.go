@@ -18,27 +18,22 @@ import (
 type stack struct {
 	cfg     *config.Config
 	metrics *obs.Metrics
-	opts    httpx.StackOptions
+	mw      []func(http.Handler) http.Handler
 }
 
-// newStack checks the middleware configuration once, so that building a
-// router later cannot fail.
 func newStack(cfg *config.Config, log *slog.Logger, metrics *obs.Metrics) (*stack, error) {
-	opts := httpx.StackOptions{HTTP: cfg.HTTP, Logger: log, Metrics: metrics}
-	if _, err := httpx.Stack(opts); err != nil {
+	mw, err := httpx.Stack(httpx.StackOptions{HTTP: cfg.HTTP, Logger: log, Metrics: metrics})
+	if err != nil {
 		return nil, err
 	}
-	return &stack{cfg: cfg, metrics: metrics, opts: opts}, nil
+	return &stack{cfg: cfg, metrics: metrics, mw: mw}, nil
 }
 
 // newRouter returns a router with the middleware stack, JSON 404 and 405
 // answers, and the routes that answer whatever the state of the database:
 // health, readiness, metrics and the OpenAPI document.
 func (s *stack) newRouter(h *health) chi.Router {
-	r, err := httpx.NewRouter(s.opts)
-	if err != nil {
-		panic(err) // newStack has built the same stack already
-	}
+	r := httpx.NewRouter(s.mw)
 	r.Get("/health", h.handleHealth)
 	r.Get("/ready", h.handleReady)
 	r.Get("/openapi.json", serveOpenAPI)

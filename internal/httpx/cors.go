@@ -12,20 +12,6 @@ import (
 	"github.com/fluxbase/fluxbase/internal/httpsyntax"
 )
 
-// Defaults used when the configuration leaves a CORS list empty. The headers
-// are the ones supabase-js and PostgREST clients send and read.
-var (
-	defaultCORSMethods = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"}
-	defaultCORSHeaders = []string{
-		"Authorization", "Apikey", "Content-Type", "Accept", "Accept-Profile", "Content-Profile",
-		"Prefer", "Range", "X-Client-Info", "X-Request-ID", "X-Upsert", "X-Supabase-Api-Version",
-		"Cache-Control",
-	}
-	defaultCORSExposedHeaders = []string{
-		"Content-Range", "Content-Location", "Location", "Preference-Applied", "ETag", "X-Request-ID",
-	}
-)
-
 type wildcardOrigin struct {
 	scheme string
 	suffix string // ".example.com"
@@ -98,9 +84,11 @@ func newCORSPolicy(cfg config.CORSConfig) (*corsPolicy, error) {
 		}
 	}
 
+	// An empty list means the documented default list, of which
+	// config.Default holds the one copy.
 	methods := cfg.AllowedMethods
 	if len(methods) == 0 {
-		methods = defaultCORSMethods
+		methods = config.Default().HTTP.CORS.AllowedMethods
 	}
 	var ml []string
 	for _, m := range methods {
@@ -118,7 +106,7 @@ func newCORSPolicy(cfg config.CORSConfig) (*corsPolicy, error) {
 
 	headers := cfg.AllowedHeaders
 	if len(headers) == 0 {
-		headers = defaultCORSHeaders
+		headers = config.Default().HTTP.CORS.AllowedHeaders
 	}
 	for _, h := range headers {
 		h = strings.TrimSpace(h)
@@ -135,7 +123,7 @@ func newCORSPolicy(cfg config.CORSConfig) (*corsPolicy, error) {
 
 	exposed := cfg.ExposedHeaders
 	if len(exposed) == 0 {
-		exposed = defaultCORSExposedHeaders
+		exposed = config.Default().HTTP.CORS.ExposedHeaders
 	}
 	var el []string
 	for _, h := range exposed {

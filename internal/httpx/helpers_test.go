@@ -108,11 +108,11 @@ func newStack(t *testing.T, mutate func(*httpx.StackOptions)) *stackEnv {
 	if mutate != nil {
 		mutate(&o)
 	}
-	r, err := httpx.NewRouter(o)
+	mws, err := httpx.Stack(o)
 	if err != nil {
-		t.Fatalf("NewRouter: %v", err)
+		t.Fatalf("Stack: %v", err)
 	}
-	return &stackEnv{router: r, logs: logs, metrics: m}
+	return &stackEnv{router: httpx.NewRouter(mws), logs: logs, metrics: m}
 }
 
 func (e *stackEnv) do(req *http.Request) *httptest.ResponseRecorder {

@@ -67,16 +67,14 @@ func Stack(o StackOptions) ([]func(http.Handler) http.Handler, error) {
 	}, nil
 }
 
-// NewRouter returns a chi router with Stack installed and the JSON
-// NotFound and MethodNotAllowed handlers, ready for routes.
-func NewRouter(o StackOptions) (*chi.Mux, error) {
-	mws, err := Stack(o)
-	if err != nil {
-		return nil, err
-	}
+// NewRouter returns a chi router with the middleware from Stack and the
+// JSON NotFound and MethodNotAllowed handlers, ready for routes. The
+// middleware holds no per-router state, so one Stack can serve several
+// routers.
+func NewRouter(mws []func(http.Handler) http.Handler) *chi.Mux {
 	r := chi.NewRouter()
 	r.Use(mws...)
 	r.NotFound(NotFound)
 	r.MethodNotAllowed(MethodNotAllowed)
-	return r, nil
+	return r
 }

@@ -96,7 +96,7 @@ type Tx interface {
 // by themselves after PostgreSQL restarts. A role that does not exist or
 // cannot be switched to is reported as an *httpx.Error (401 or 403). Other
 // errors are returned for ErrorFrom to map.
-func (db *DB) InRequestTx(ctx context.Context, req Request, fn func(ctx context.Context, tx Tx) error) (err error) {
+func (db *DB) InRequestTx(ctx context.Context, req Request, fn func(ctx context.Context, tx Tx) error) error {
 	if db.API == nil {
 		return errors.New("pg: InRequestTx called before ConnectAPI")
 	}

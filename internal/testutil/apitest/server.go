@@ -17,6 +17,7 @@ import (
 
 	"github.com/fluxbase/fluxbase/internal/app"
 	"github.com/fluxbase/fluxbase/internal/config"
+	"github.com/fluxbase/fluxbase/internal/identity"
 	"github.com/fluxbase/fluxbase/internal/testutil"
 )
 
@@ -78,17 +79,14 @@ func NewServer(t testing.TB, configure ...func(*config.Config)) *Server {
 		}
 	})
 
-	s := &Server{URL: "http://" + addr.String(), Config: cfg, DB: db}
-	var err error
-	if s.AnonKey, s.ServiceRoleKey, err = keys(ctx, cfg); err != nil {
+	// The keys the server minted are in its database; the test database's
+	// own pool reads them without opening another connection to it.
+	ids, err := identity.New(ctx, db.DB.Admin, cfg.Auth, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
 		t.Fatalf("apitest: reading the API keys: %v", err)
 	}
-	return s
-}
-
-// keys reads the instance's API keys through the same path as `fluxbase keys`.
-func keys(ctx context.Context, cfg *config.Config) (string, string, error) {
-	return app.Keys(ctx, app.Options{Config: cfg, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	return &Server{URL: "http://" + addr.String(), Config: cfg, DB: db,
+		AnonKey: ids.AnonKey(), ServiceRoleKey: ids.ServiceRoleKey()}
 }
 
 // testWriter sends server logs to the test's log, shown when it fails.
