@@ -25,12 +25,17 @@ RACE ?= $(shell command -v cc >/dev/null 2>&1 && echo -race)
 # Extra arguments for go test, e.g. make test TESTFLAGS="-run TestReady -v".
 TESTFLAGS ?=
 
-.PHONY: all build run test fmt-check vet lint deps clean bench fuzz
+.PHONY: all build run test fmt-check vet lint deps test-deps clean bench fuzz
 
 all: build
 
 deps:
 	@scripts/ensure-deps.sh
+
+# test-deps adds what only the tests need: Node.js with Supabase's JavaScript
+# clients, and the mailpit and versitygw servers.
+test-deps:
+	@scripts/ensure-deps.sh test
 
 build:
 	@echo "==> building bin/fluxbase $(VERSION) (static, CGO_ENABLED=0)"
@@ -49,10 +54,10 @@ vet:
 	@echo "==> go vet"
 	@$(GO) vet ./...
 
-test: deps fmt-check vet build
+test: test-deps fmt-check vet build
 	@echo "==> go test $(RACE) ./... (one real PostgreSQL is started for the run and stopped at the end)"
 	@[ -n "$(RACE)" ] || echo "    note: no C compiler found, running without the race detector"
-	@FLUXBASE_TEST_BINARY=$(CURDIR)/bin/fluxbase $(GO) test $(RACE) -count=1 -timeout 20m $(TESTFLAGS) ./...
+	@FLUXBASE_TEST_BINARY=$(CURDIR)/bin/fluxbase FLUXBASE_TEST_TOOLS=$(TOOLS) $(GO) test $(RACE) -count=1 -timeout 20m $(TESTFLAGS) ./...
 
 $(TOOLS)/staticcheck:
 	@echo "==> installing staticcheck $(STATICCHECK_VERSION) into bin/tools"

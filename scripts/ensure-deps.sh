@@ -72,3 +72,34 @@ fi
 if ! command -v git >/dev/null 2>&1; then
 	apt_install git
 fi
+
+# Everything below is needed only by the test suite (`make test`).
+[ "${1:-}" = "test" ] || exit 0
+
+# Node.js drives Supabase's own JavaScript clients against Fluxbase.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+	apt_install nodejs npm
+fi
+root="$(cd "$(dirname "$0")/.." && pwd)"
+js="$root/test/js"
+stamp="$js/node_modules/.fluxbase-lock"
+if [ ! -f "$stamp" ] || ! cmp -s "$js/package-lock.json" "$stamp"; then
+	say "installing the JavaScript client test packages (npm ci in test/js)"
+	(cd "$js" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+	cp "$js/package-lock.json" "$stamp"
+fi
+
+# Real servers the tests run against: mailpit (SMTP with an HTTP API to read
+# the mail) and versitygw (an S3 server over a local directory). Both are
+# built from source with `go install` into bin/tools.
+tools="$root/bin/tools"
+go_tool() { # name module@version
+	if [ ! -x "$tools/$1" ] || [ "$(cat "$tools/.$1.version" 2>/dev/null)" != "$2" ]; then
+		say "installing $2 into bin/tools (go install)"
+		mkdir -p "$tools"
+		GOBIN="$tools" go install "$2"
+		echo "$2" >"$tools/.$1.version"
+	fi
+}
+go_tool mailpit github.com/axllent/mailpit@v1.33.1
+go_tool versitygw github.com/versity/versitygw/cmd/versitygw@v1.8.0
