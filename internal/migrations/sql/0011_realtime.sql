@@ -1,0 +1,92 @@
+-- Realtime: the publication that feeds database changes to subscribers, the
+-- functions that add and remove tables from it, and the messages table whose
+-- row level security policies authorise private broadcast and presence
+-- channels.
+
+do $$
+begin
+  if not exists (select 1 from pg_publication where pubname = 'fluxbase_realtime') then
+    create publication fluxbase_realtime;
+  end if;
+end
+$$;
+
+-- enable_realtime adds a table to the publication. It is idempotent and
+-- runs with the owner's rights (altering a publication needs ownership), so
+-- it is granted to service_role only.
+create or replace function realtime.enable_realtime(tbl regclass)
+returns void
+language plpgsql
+security definer
+set search_path = pg_catalog
+as $$
+begin
+  if not exists (
+    select 1 from pg_publication_rel pr
+    join pg_publication p on p.oid = pr.prpubid
+    where p.pubname = 'fluxbase_realtime' and pr.prrelid = tbl
+  ) then
+    execute format('alter publication fluxbase_realtime add table %s', tbl);
+  end if;
+end
+$$;
+
+create or replace function realtime.disable_realtime(tbl regclass)
+returns void
+language plpgsql
+security definer
+set search_path = pg_catalog
+as $$
+begin
+  if exists (
+    select 1 from pg_publication_rel pr
+    join pg_publication p on p.oid = pr.prpubid
+    where p.pubname = 'fluxbase_realtime' and pr.prrelid = tbl
+  ) then
+    execute format('alter publication fluxbase_realtime drop table %s', tbl);
+  end if;
+end
+$$;
+
+-- realtime_tables lists what is enabled, for the admin API and dashboards.
+create or replace view realtime.realtime_tables as
+  select n.nspname::text as schema, c.relname::text as "table",
+         case c.relreplident when 'f' then 'full' when 'd' then 'default'
+              when 'i' then 'index' else 'nothing' end as replica_identity
+  from pg_publication_rel pr
+  join pg_publication p on p.oid = pr.prpubid
+  join pg_class c on c.oid = pr.prrelid
+  join pg_namespace n on n.oid = c.relnamespace
+  where p.pubname = 'fluxbase_realtime';
+
+revoke all on function realtime.enable_realtime(regclass) from public;
+revoke all on function realtime.disable_realtime(regclass) from public;
+grant execute on function realtime.enable_realtime(regclass) to service_role;
+grant execute on function realtime.disable_realtime(regclass) to service_role;
+grant select on realtime.realtime_tables to service_role;
+
+-- Private channels: a subscriber may join (and receive) when a SELECT policy
+-- on realtime.messages lets it see a row for the channel's topic, and may
+-- send when an INSERT policy lets it insert one. Fluxbase evaluates them in
+-- the caller's request transaction with realtime.topic() set, inserting
+-- nothing permanent.
+create table if not exists realtime.messages (
+  id bigint generated always as identity primary key,
+  topic text not null,
+  extension text not null check (extension in ('broadcast', 'presence')),
+  event text,
+  payload jsonb,
+  private boolean not null default true,
+  inserted_at timestamptz not null default now()
+);
+alter table realtime.messages enable row level security;
+
+create or replace function realtime.topic()
+returns text
+language sql
+stable
+as $$ select nullif(current_setting('realtime.topic', true), '') $$;
+
+grant usage on schema realtime to anon, authenticated, service_role;
+grant select, insert on realtime.messages to anon, authenticated, service_role;
+grant execute on function realtime.topic() to anon, authenticated, service_role;
