@@ -90,3 +90,20 @@ as $$ select nullif(current_setting('realtime.topic', true), '') $$;
 grant usage on schema realtime to anon, authenticated, service_role;
 grant select, insert on realtime.messages to anon, authenticated, service_role;
 grant execute on function realtime.topic() to anon, authenticated, service_role;
+
+-- probe_message inserts, as the owner, a candidate message of a topic so
+-- that Fluxbase can ask, under the caller's role, whether a SELECT policy
+-- lets the caller see it. Fluxbase calls it inside a transaction it always
+-- rolls back.
+create or replace function realtime.probe_message(p_topic text)
+returns bigint
+language sql
+security definer
+set search_path = pg_catalog
+as $$
+  insert into realtime.messages (topic, extension, event, private)
+  values (p_topic, 'broadcast', 'probe', true)
+  returning id
+$$;
+revoke all on function realtime.probe_message(text) from public;
+grant execute on function realtime.probe_message(text) to anon, authenticated, service_role;

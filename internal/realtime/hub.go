@@ -1,0 +1,443 @@
+package realtime
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/fluxbase/fluxbase/internal/identity"
+	"github.com/fluxbase/fluxbase/internal/pg"
+)
+
+// HubOptions configure a Hub.
+type HubOptions struct {
+	DB     *pg.DB
+	Stream *Stream
+	Logger *slog.Logger
+	// QueueSize bounds each connection's outgoing queue.
+	QueueSize int
+	// JoinTimeout bounds how long a join waits for the change stream to be
+	// live before it is refused.
+	JoinTimeout time.Duration
+}
+
+// Hub owns the connections, their channel joins and presence, and fans
+// messages out to them.
+type Hub struct {
+	opts HubOptions
+	log  *slog.Logger
+
+	mu       sync.RWMutex
+	conns    map[*Conn]struct{}
+	topics   map[string]map[*Join]struct{}
+	presence map[string]*presenceState // by topic
+	// changes indexes postgres_changes bindings by "schema.table"; a
+	// binding for every table of a schema is under "schema.*", and one for
+	// every schema under "*".
+	changes map[string]map[*ChangeBinding]struct{}
+	nextID  int
+}
+
+// NewHub builds a hub.
+func NewHub(opts HubOptions) *Hub {
+	if opts.QueueSize <= 0 {
+		opts.QueueSize = 1024
+	}
+	if opts.JoinTimeout <= 0 {
+		opts.JoinTimeout = 10 * time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Hub{opts: opts, log: opts.Logger, conns: map[*Conn]struct{}{},
+		topics: map[string]map[*Join]struct{}{}, presence: map[string]*presenceState{},
+		changes: map[string]map[*ChangeBinding]struct{}{}}
+}
+
+// Join is one connection's membership of a channel.
+type Join struct {
+	conn    *Conn
+	Topic   string
+	JoinRef string
+	Private bool
+	// Broadcast options: receive own messages, acknowledge sends.
+	Self, Ack bool
+	// Presence: the key this connection tracks under, and whether it
+	// receives presence events.
+	PresenceKey     string
+	PresenceEnabled bool
+	Changes         []*ChangeBinding
+	// mayRead and maySend are the private channel's authorisation,
+	// decided by RLS on realtime.messages when joining.
+	mayRead, maySend bool
+}
+
+// ChangeBinding is one postgres_changes subscription of a join.
+type ChangeBinding struct {
+	ID     int    `json:"id"`
+	Event  string `json:"event"`
+	Schema string `json:"schema"`
+	Table  string `json:"table,omitempty"`
+	Filter string `json:"filter,omitempty"`
+
+	join   *Join
+	filter *rowFilter
+}
+
+// JoinRequest is what a client asks for when it joins a topic.
+type JoinRequest struct {
+	Topic   string
+	JoinRef string
+	Private bool
+	Self    bool
+	Ack     bool
+	// PresenceKey is the key this client's presence is tracked under
+	// (random when empty).
+	PresenceKey     string
+	PresenceEnabled bool
+	Changes         []ChangeRequest
+}
+
+// ChangeRequest is one postgres_changes filter as the client sends it.
+type ChangeRequest struct {
+	Event  string `json:"event"`
+	Schema string `json:"schema"`
+	Table  string `json:"table,omitempty"`
+	Filter string `json:"filter,omitempty"`
+}
+
+// JoinError is a refused join; Reason is shown to the client.
+type JoinError struct{ Reason string }
+
+func (e *JoinError) Error() string { return e.Reason }
+
+// Register adds a connection.
+func (h *Hub) Register(c *Conn) {
+	h.mu.Lock()
+	h.conns[c] = struct{}{}
+	h.mu.Unlock()
+}
+
+// Unregister removes a connection and everything it joined.
+func (h *Hub) Unregister(c *Conn) {
+	for _, j := range c.topics() {
+		h.Leave(c, j.Topic)
+	}
+	h.mu.Lock()
+	delete(h.conns, c)
+	h.mu.Unlock()
+}
+
+// NewConn builds a connection for a protocol handler.
+func (h *Hub) NewConn(ip string, ident identity.Identity) *Conn {
+	return newConn(randomID(), ip, h.opts.QueueSize, ident)
+}
+
+// Join subscribes c to a topic. For postgres_changes it returns only when
+// the change stream is live and every binding is valid, so that changes
+// committed after the reply reach the client.
+func (h *Hub) Join(ctx context.Context, c *Conn, req JoinRequest) (*Join, error) {
+	if req.Topic == "" || len(req.Topic) > 255 {
+		return nil, &JoinError{"a topic of 1 to 255 characters is required"}
+	}
+	if old := c.join(req.Topic); old != nil {
+		h.Leave(c, req.Topic) // a rejoin replaces the old membership
+	}
+	j := &Join{conn: c, Topic: req.Topic, JoinRef: req.JoinRef, Private: req.Private,
+		Self: req.Self, Ack: req.Ack, PresenceKey: req.PresenceKey, PresenceEnabled: req.PresenceEnabled,
+		mayRead: true, maySend: true}
+	if j.PresenceKey == "" {
+		j.PresenceKey = randomID()
+	}
+	if req.Private {
+		read, send, err := h.authorizeChannel(ctx, c.Identity(), req.Topic)
+		if err != nil {
+			return nil, err
+		}
+		if !read {
+			return nil, &JoinError{"Unauthorized: you do not have permissions to read from this channel topic: " + req.Topic}
+		}
+		j.mayRead, j.maySend = read, send
+	}
+	if len(req.Changes) > 0 {
+		if err := h.prepareChanges(ctx, c, j, req.Changes); err != nil {
+			return nil, err
+		}
+	}
+
+	h.mu.Lock()
+	for _, b := range j.Changes {
+		h.nextID++
+		b.ID = h.nextID
+		key := bindingKey(b.Schema, b.Table)
+		if h.changes[key] == nil {
+			h.changes[key] = map[*ChangeBinding]struct{}{}
+		}
+		h.changes[key][b] = struct{}{}
+	}
+	if h.topics[req.Topic] == nil {
+		h.topics[req.Topic] = map[*Join]struct{}{}
+	}
+	h.topics[req.Topic][j] = struct{}{}
+	h.mu.Unlock()
+
+	c.mu.Lock()
+	c.joins[req.Topic] = j
+	c.mu.Unlock()
+	return j, nil
+}
+
+// Leave removes c from a topic, untracking its presence.
+func (h *Hub) Leave(c *Conn, topic string) {
+	c.mu.Lock()
+	j := c.joins[topic]
+	delete(c.joins, topic)
+	c.mu.Unlock()
+	if j == nil {
+		return
+	}
+	h.untrack(j)
+	h.mu.Lock()
+	for _, b := range j.Changes {
+		key := bindingKey(b.Schema, b.Table)
+		delete(h.changes[key], b)
+		if len(h.changes[key]) == 0 {
+			delete(h.changes, key)
+		}
+	}
+	delete(h.topics[topic], j)
+	if len(h.topics[topic]) == 0 {
+		delete(h.topics, topic)
+	}
+	h.mu.Unlock()
+}
+
+func bindingKey(schema, table string) string {
+	if schema == "*" {
+		return "*"
+	}
+	if table == "" || table == "*" {
+		return schema + ".*"
+	}
+	return schema + "." + table
+}
+
+// prepareChanges validates a join's postgres_changes bindings: the change
+// stream must be live, each table must be published and readable by the
+// caller, and each filter must parse against the table's columns.
+func (h *Hub) prepareChanges(ctx context.Context, c *Conn, j *Join, reqs []ChangeRequest) error {
+	if h.opts.Stream == nil {
+		return &JoinError{"database changes are not available on this server"}
+	}
+	wctx, cancel := context.WithTimeout(ctx, h.opts.JoinTimeout)
+	defer cancel()
+	if err := h.opts.Stream.WaitLive(wctx); err != nil {
+		return &JoinError{"the database change stream is not available; retry shortly"}
+	}
+	tables, err := h.publishedTables(ctx)
+	if err != nil {
+		return err
+	}
+	for _, r := range reqs {
+		ev := strings.ToUpper(r.Event)
+		switch ev {
+		case "*", "INSERT", "UPDATE", "DELETE":
+		default:
+			return &JoinError{fmt.Sprintf("invalid postgres_changes event %q: use *, INSERT, UPDATE or DELETE", r.Event)}
+		}
+		if r.Schema == "" {
+			return &JoinError{"postgres_changes needs a schema (or *)"}
+		}
+		b := &ChangeBinding{Event: r.Event, Schema: r.Schema, Table: r.Table, Filter: r.Filter, join: j}
+		if r.Table != "" && r.Table != "*" && r.Schema != "*" {
+			cols, ok := tables[r.Schema+"."+r.Table]
+			if !ok {
+				return &JoinError{fmt.Sprintf("table %s.%s is not enabled for realtime; run select realtime.enable_realtime('%s.%s')", r.Schema, r.Table, r.Schema, r.Table)}
+			}
+			if r.Filter != "" {
+				f, err := parseRowFilter(r.Filter, cols)
+				if err != nil {
+					return &JoinError{"invalid filter " + r.Filter + ": " + err.Error()}
+				}
+				b.filter = f
+			}
+		} else if r.Filter != "" {
+			return &JoinError{"a filter needs a single table"}
+		}
+		j.Changes = append(j.Changes, b)
+	}
+	return nil
+}
+
+// publishedTables lists the published tables with their columns' types
+// (schema-qualified, as SQL casts need them).
+func (h *Hub) publishedTables(ctx context.Context) (map[string]map[string]string, error) {
+	out := map[string]map[string]string{}
+	err := pgx.BeginFunc(ctx, h.opts.DB.Admin, func(tx pgx.Tx) error {
+		// An empty search path makes format_type qualify every type that
+		// is not built in.
+		if _, err := tx.Exec(ctx, `set local search_path = pg_catalog`); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, `
+			select n.nspname || '.' || c.relname, a.attname::text, format_type(a.atttypid, a.atttypmod)
+			from pg_publication_rel pr
+			join pg_publication p on p.oid = pr.prpubid and p.pubname = $1
+			join pg_class c on c.oid = pr.prrelid
+			join pg_namespace n on n.oid = c.relnamespace
+			join pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped`, Publication)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var table, col, typ string
+			if err := rows.Scan(&table, &col, &typ); err != nil {
+				return err
+			}
+			if out[table] == nil {
+				out[table] = map[string]string{}
+			}
+			out[table][col] = typ
+		}
+		return rows.Err()
+	})
+	return out, err
+}
+
+// authorizeChannel asks the RLS policies on realtime.messages whether the
+// caller may read (SELECT) and send (INSERT) on a private topic. The probe
+// insert is rolled back.
+func (h *Hub) authorizeChannel(ctx context.Context, id identity.Identity, topic string) (read, send bool, err error) {
+	req := pgRequest(id, "/realtime/v1/websocket")
+	errRollback := errors.New("rollback")
+	err = h.opts.DB.InRequestTx(ctx, req, func(ctx context.Context, tx pg.Tx) error {
+		if _, err := tx.Exec(ctx, `select set_config('realtime.topic', $1, true)`, topic); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `savepoint probe`); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `insert into realtime.messages (topic, extension, event, private) values ($1, 'broadcast', 'probe', true)`, topic); err == nil {
+			send = true
+		}
+		if _, err := tx.Exec(ctx, `rollback to savepoint probe`); err != nil {
+			return err
+		}
+		// Reading is allowed when a SELECT policy lets the caller see a
+		// message of this topic: the owner inserts a candidate row, the
+		// caller looks for it, and the transaction is rolled back.
+		var probe int64
+		if err := tx.QueryRow(ctx, `select realtime.probe_message($1)`, topic).Scan(&probe); err != nil {
+			return err
+		}
+		if err := tx.QueryRow(ctx, `select exists (select 1 from realtime.messages where id = $1)`, probe).Scan(&read); err != nil {
+			return err
+		}
+		return errRollback
+	})
+	if errors.Is(err, errRollback) {
+		err = nil
+	}
+	return read, send, err
+}
+
+func pgRequest(id identity.Identity, path string) pg.Request {
+	role := id.Role
+	if role == "" {
+		role = "anon"
+	}
+	return pg.Request{Role: role, Claims: id.RawClaims, Method: "GET", Path: path}
+}
+
+// Stats is a snapshot for the admin dashboard.
+type Stats struct {
+	Connections []ConnStats    `json:"connections"`
+	Channels    []ChannelStats `json:"channels"`
+	Stream      string         `json:"stream"`
+	LagBytes    uint64         `json:"replication_lag_bytes"`
+}
+
+// ConnStats describes one connection.
+type ConnStats struct {
+	ID            string    `json:"id"`
+	User          string    `json:"user,omitempty"`
+	Role          string    `json:"role"`
+	IP            string    `json:"ip"`
+	ConnectedAt   time.Time `json:"connected_at"`
+	Subscriptions []string  `json:"subscriptions"`
+}
+
+// ChannelStats counts a channel's subscribers.
+type ChannelStats struct {
+	Topic       string `json:"topic"`
+	Subscribers int    `json:"subscribers"`
+}
+
+// Stats lists connections and channels.
+func (h *Hub) Stats() Stats {
+	h.mu.RLock()
+	conns := make([]*Conn, 0, len(h.conns))
+	for c := range h.conns {
+		conns = append(conns, c)
+	}
+	st := Stats{Connections: []ConnStats{}, Channels: []ChannelStats{}}
+	for topic, joins := range h.topics {
+		st.Channels = append(st.Channels, ChannelStats{Topic: topic, Subscribers: len(joins)})
+	}
+	h.mu.RUnlock()
+	for _, c := range conns {
+		id := c.Identity()
+		cs := ConnStats{ID: c.ID, User: id.Subject, Role: id.Role, IP: c.IP, ConnectedAt: c.ConnectedAt, Subscriptions: []string{}}
+		for _, j := range c.topics() {
+			cs.Subscriptions = append(cs.Subscriptions, j.Topic)
+		}
+		sort.Strings(cs.Subscriptions)
+		st.Connections = append(st.Connections, cs)
+	}
+	sort.Slice(st.Connections, func(a, b int) bool { return st.Connections[a].ConnectedAt.Before(st.Connections[b].ConnectedAt) })
+	sort.Slice(st.Channels, func(a, b int) bool { return st.Channels[a].Topic < st.Channels[b].Topic })
+	if h.opts.Stream != nil {
+		st.Stream = h.opts.Stream.State().String()
+		st.LagBytes = h.opts.Stream.LagBytes()
+	}
+	return st
+}
+
+// System tells every joined client about the change stream's state, so
+// that nobody misses changes silently.
+func (h *Hub) System(status, message string) {
+	payload, _ := json.Marshal(map[string]any{"status": status, "message": message, "extension": "postgres_changes", "channel": ""})
+	h.mu.RLock()
+	var joins []*Join
+	for _, set := range h.changes {
+		for b := range set {
+			joins = append(joins, b.join)
+		}
+	}
+	h.mu.RUnlock()
+	seen := map[*Join]bool{}
+	for _, j := range joins {
+		if seen[j] {
+			continue
+		}
+		seen[j] = true
+		j.conn.send(Message{Topic: j.Topic, Event: "system", JoinRef: j.JoinRef, Payload: payload})
+	}
+}
+
+func randomID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

@@ -1,0 +1,551 @@
+package realtime
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/fluxbase/fluxbase/internal/httpx"
+	"github.com/fluxbase/fluxbase/internal/identity"
+)
+
+// The Phoenix channels protocol, as Supabase Realtime speaks it, so that
+// @supabase/realtime-js works unchanged. vsn 1.0.0 frames are JSON objects;
+// vsn 2.0.0 frames are JSON arrays [join_ref, ref, topic, event, payload],
+// plus binary frames for user broadcasts.
+
+// phxFrame is one decoded client frame.
+type phxFrame struct {
+	JoinRef string
+	Ref     string
+	Topic   string
+	Event   string
+	Payload json.RawMessage
+	// Broadcast is set for a binary user broadcast push.
+	Broadcast *BroadcastMessage
+}
+
+type phxCodec interface {
+	decode(typ websocket.MessageType, data []byte) (phxFrame, error)
+	encode(m Message) (websocket.MessageType, []byte, error)
+}
+
+func nullable(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// v1: {"topic","event","payload","ref","join_ref"}.
+type phxV1 struct{}
+
+func (phxV1) decode(typ websocket.MessageType, data []byte) (phxFrame, error) {
+	if typ != websocket.MessageText {
+		return phxFrame{}, errors.New("vsn 1.0.0 takes text frames only")
+	}
+	var f struct {
+		Topic   string          `json:"topic"`
+		Event   string          `json:"event"`
+		Payload json.RawMessage `json:"payload"`
+		Ref     *string         `json:"ref"`
+		JoinRef *string         `json:"join_ref"`
+	}
+	if err := json.Unmarshal(data, &f); err != nil {
+		return phxFrame{}, fmt.Errorf("malformed frame: %v", err)
+	}
+	return phxFrame{Topic: f.Topic, Event: f.Event, Payload: f.Payload, Ref: deref(f.Ref), JoinRef: deref(f.JoinRef)}, nil
+}
+
+func (phxV1) encode(m Message) (websocket.MessageType, []byte, error) {
+	payload := m.Payload
+	if m.Broadcast != nil {
+		payload = broadcastPayload(m.Broadcast)
+	}
+	b, err := json.Marshal(map[string]any{"topic": m.Topic, "event": m.Event, "payload": payload,
+		"ref": nullable(m.Ref), "join_ref": nullable(m.JoinRef)})
+	return websocket.MessageText, b, err
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+// broadcastPayload is a broadcast as a JSON payload: binary payloads are
+// sent base64-encoded (JSON has no bytes).
+func broadcastPayload(b *BroadcastMessage) json.RawMessage {
+	inner := b.Payload
+	if b.Binary {
+		inner, _ = json.Marshal([]byte(b.Payload))
+	}
+	if len(inner) == 0 {
+		inner = json.RawMessage(`{}`)
+	}
+	out, _ := json.Marshal(map[string]any{"type": "broadcast", "event": b.Event, "payload": inner})
+	return out
+}
+
+// v2: arrays, and binary user broadcasts.
+type phxV2 struct{}
+
+const (
+	kindUserBroadcastPush = 3
+	kindUserBroadcast     = 4
+	encodingBinary        = 0
+	encodingJSON          = 1
+)
+
+func (phxV2) decode(typ websocket.MessageType, data []byte) (phxFrame, error) {
+	if typ == websocket.MessageBinary {
+		return decodeBinaryPush(data)
+	}
+	var arr []json.RawMessage
+	if err := json.Unmarshal(data, &arr); err != nil || len(arr) != 5 {
+		return phxFrame{}, errors.New("malformed frame: expected [join_ref, ref, topic, event, payload]")
+	}
+	var f phxFrame
+	var joinRef, ref *string
+	if json.Unmarshal(arr[0], &joinRef) != nil || json.Unmarshal(arr[1], &ref) != nil ||
+		json.Unmarshal(arr[2], &f.Topic) != nil || json.Unmarshal(arr[3], &f.Event) != nil {
+		return phxFrame{}, errors.New("malformed frame: join_ref, ref, topic and event must be strings")
+	}
+	f.JoinRef, f.Ref, f.Payload = deref(joinRef), deref(ref), arr[4]
+	return f, nil
+}
+
+// decodeBinaryPush reads a userBroadcastPush: kind, five lengths (join
+// ref, ref, topic, event, metadata), the payload encoding, the strings and
+// the payload.
+func decodeBinaryPush(b []byte) (phxFrame, error) {
+	if len(b) < 7 || b[0] != kindUserBroadcastPush {
+		return phxFrame{}, errors.New("unknown binary frame")
+	}
+	lens := b[1:6]
+	enc := b[6]
+	rest := b[7:]
+	parts := make([]string, 5)
+	for i, n := range lens {
+		if int(n) > len(rest) {
+			return phxFrame{}, errors.New("truncated binary frame")
+		}
+		parts[i], rest = string(rest[:n]), rest[n:]
+	}
+	msg := &BroadcastMessage{Event: parts[3], Payload: bytes.Clone(rest)}
+	switch enc {
+	case encodingJSON:
+		if !json.Valid(rest) {
+			return phxFrame{}, errors.New("binary frame: payload is not valid JSON")
+		}
+	case encodingBinary:
+		msg.Binary = true
+	default:
+		return phxFrame{}, errors.New("binary frame: unknown payload encoding")
+	}
+	return phxFrame{JoinRef: parts[0], Ref: parts[1], Topic: parts[2], Event: "broadcast", Broadcast: msg}, nil
+}
+
+func (phxV2) encode(m Message) (websocket.MessageType, []byte, error) {
+	if m.Broadcast != nil {
+		return websocket.MessageBinary, encodeBinaryBroadcast(m.Topic, m.Broadcast), nil
+	}
+	b, err := json.Marshal([]any{nullable(m.JoinRef), nullable(m.Ref), m.Topic, m.Event, m.Payload})
+	return websocket.MessageText, b, err
+}
+
+// encodeBinaryBroadcast writes a userBroadcast: kind, topic, event and
+// metadata lengths, the payload encoding, the strings and the payload.
+func encodeBinaryBroadcast(topic string, b *BroadcastMessage) []byte {
+	enc := byte(encodingJSON)
+	payload := []byte(b.Payload)
+	if b.Binary {
+		enc = encodingBinary
+	} else if len(payload) == 0 {
+		payload = []byte(`{}`)
+	}
+	// Topic and event lengths are one byte each; longer ones are refused
+	// when they come in.
+	buf := make([]byte, 0, 5+len(topic)+len(b.Event)+len(payload))
+	buf = append(buf, kindUserBroadcast, byte(len(topic)), byte(len(b.Event)), 0, enc)
+	buf = append(buf, topic...)
+	buf = append(buf, b.Event...)
+	return append(buf, payload...)
+}
+
+// PhoenixOptions configure the Phoenix endpoint.
+type PhoenixOptions struct {
+	Identity *identity.Service
+	// MaxMessageBytes bounds one incoming frame.
+	MaxMessageBytes int64
+	// HeartbeatTimeout closes a connection that sent nothing for this long.
+	HeartbeatTimeout time.Duration
+	// MessagesPerSecond bounds what one connection may send.
+	MessagesPerSecond int
+	// Limits on connections.
+	Limits *ConnLimits
+	// OriginPatterns are accepted cross-origin WebSocket origins.
+	OriginPatterns []string
+}
+
+// PhoenixHandler serves /realtime/v1/websocket.
+func (h *Hub) PhoenixHandler(opts PhoenixOptions) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var codec phxCodec = phxV1{}
+		switch vsn := r.URL.Query().Get("vsn"); vsn {
+		case "", "1.0.0":
+		case "2.0.0":
+			codec = phxV2{}
+		default:
+			httpx.WriteError(w, r, httpx.NewError(http.StatusBadRequest, "unsupported_vsn",
+				"unsupported protocol version "+vsn).WithHint("use vsn=1.0.0 or vsn=2.0.0"))
+			return
+		}
+		// The API key authenticates the socket; channels may carry a
+		// user's token in their join.
+		ident, err := opts.Identity.Verify(r.Context(), firstNonEmpty(r.URL.Query().Get("apikey"), r.Header.Get("apikey")))
+		if err != nil {
+			httpx.WriteError(w, r, err)
+			return
+		}
+		ip := httpx.ClientIP(r)
+		release, lerr := opts.Limits.acquire(ip, ident.Subject)
+		if lerr != nil {
+			httpx.WriteError(w, r, lerr)
+			return
+		}
+		defer release()
+		ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: opts.OriginPatterns, CompressionMode: websocket.CompressionDisabled})
+		if err != nil {
+			return
+		}
+		ws.SetReadLimit(opts.MaxMessageBytes)
+		c := h.NewConn(ip, ident)
+		h.Register(c)
+		defer h.Unregister(c)
+		s := &phxSession{hub: h, conn: c, ws: ws, codec: codec, opts: opts}
+		s.run(r.Context())
+	})
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+type phxSession struct {
+	hub   *Hub
+	conn  *Conn
+	ws    *websocket.Conn
+	codec phxCodec
+	opts  PhoenixOptions
+}
+
+func (s *phxSession) run(ctx context.Context) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		s.writeLoop(ctx)
+	}()
+	s.readLoop(ctx)
+	s.conn.Close("connection closed by the client")
+	cancel()
+	<-writerDone
+}
+
+// readLoop reads frames until the client goes away, stays silent past the
+// heartbeat timeout or breaks the rules.
+func (s *phxSession) readLoop(ctx context.Context) {
+	limiter := newRateLimiter(s.opts.MessagesPerSecond)
+	for {
+		rctx, cancel := context.WithTimeout(ctx, s.opts.HeartbeatTimeout)
+		typ, data, err := s.ws.Read(rctx)
+		cancel()
+		if err != nil {
+			switch {
+			case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
+				s.conn.Close("heartbeat timeout: no message within " + s.opts.HeartbeatTimeout.String())
+			case websocket.CloseStatus(err) == websocket.StatusMessageTooBig:
+				s.conn.Close("message too big")
+			}
+			return
+		}
+		s.conn.in.Add(1)
+		if !limiter.allow() {
+			s.conn.Close("rate limit: more than the allowed messages per second")
+			return
+		}
+		f, err := s.codec.decode(typ, data)
+		if err != nil {
+			s.conn.send(Message{Topic: "phoenix", Event: "phx_error", Payload: reason(err.Error())})
+			continue
+		}
+		s.handle(ctx, f)
+		select {
+		case <-s.conn.Done():
+			return
+		default:
+		}
+	}
+}
+
+func reason(msg string) json.RawMessage {
+	b, _ := json.Marshal(map[string]string{"reason": msg})
+	return b
+}
+
+func reply(f phxFrame, status string, response any) Message {
+	b, _ := json.Marshal(map[string]any{"status": status, "response": response})
+	return Message{Topic: f.Topic, Event: "phx_reply", Ref: f.Ref, JoinRef: f.JoinRef, Payload: b}
+}
+
+// joinPayload is phx_join's payload as realtime-js sends it.
+type joinPayload struct {
+	Config struct {
+		Broadcast struct {
+			Self bool `json:"self"`
+			Ack  bool `json:"ack"`
+		} `json:"broadcast"`
+		Presence struct {
+			Key     string `json:"key"`
+			Enabled *bool  `json:"enabled"`
+		} `json:"presence"`
+		PostgresChanges []ChangeRequest `json:"postgres_changes"`
+		Private         bool            `json:"private"`
+	} `json:"config"`
+	AccessToken string `json:"access_token"`
+}
+
+func (s *phxSession) handle(ctx context.Context, f phxFrame) {
+	switch {
+	case f.Topic == "phoenix" && f.Event == "heartbeat":
+		s.conn.send(reply(f, "ok", map[string]any{}))
+	case f.Event == "phx_join":
+		s.join(ctx, f)
+	case f.Event == "phx_leave":
+		s.hub.Leave(s.conn, f.Topic)
+		s.conn.send(reply(f, "ok", map[string]any{}))
+		s.conn.send(Message{Topic: f.Topic, Event: "phx_close", Ref: f.Ref, JoinRef: f.JoinRef, Payload: json.RawMessage(`{}`)})
+	case f.Event == "access_token":
+		var p struct {
+			AccessToken string `json:"access_token"`
+		}
+		_ = json.Unmarshal(f.Payload, &p)
+		s.accessToken(ctx, f, p.AccessToken)
+	case f.Event == "broadcast":
+		s.broadcast(f)
+	case f.Event == "presence":
+		s.presence(f)
+	default:
+		if j := s.conn.join(f.Topic); j == nil {
+			s.conn.send(reply(f, "error", map[string]string{"reason": "unmatched topic"}))
+		} else {
+			s.conn.send(reply(f, "error", map[string]string{"reason": "unknown event " + f.Event}))
+		}
+	}
+}
+
+func (s *phxSession) join(ctx context.Context, f phxFrame) {
+	var p joinPayload
+	if len(f.Payload) > 0 {
+		if err := json.Unmarshal(f.Payload, &p); err != nil {
+			s.conn.send(reply(f, "error", map[string]string{"reason": "malformed join payload: " + err.Error()}))
+			return
+		}
+	}
+	if p.AccessToken != "" {
+		if !s.accessToken(ctx, f, p.AccessToken) {
+			return
+		}
+	}
+	presenceEnabled := p.Config.Presence.Enabled == nil || *p.Config.Presence.Enabled
+	j, err := s.hub.Join(ctx, s.conn, JoinRequest{
+		Topic: f.Topic, JoinRef: firstNonEmpty(f.JoinRef, f.Ref), Private: p.Config.Private,
+		Self: p.Config.Broadcast.Self, Ack: p.Config.Broadcast.Ack,
+		PresenceKey: p.Config.Presence.Key, PresenceEnabled: presenceEnabled,
+		Changes: p.Config.PostgresChanges,
+	})
+	if err != nil {
+		var je *JoinError
+		msg := "could not join: internal error"
+		if errors.As(err, &je) {
+			msg = je.Reason
+		}
+		s.conn.send(reply(f, "error", map[string]string{"reason": msg}))
+		return
+	}
+	bindings := make([]*ChangeBinding, len(j.Changes))
+	copy(bindings, j.Changes)
+	s.conn.send(reply(f, "ok", map[string]any{"postgres_changes": bindings}))
+	if len(bindings) > 0 {
+		b, _ := json.Marshal(map[string]string{"status": "ok", "message": "Subscribed to PostgreSQL", "extension": "postgres_changes", "channel": strings.TrimPrefix(f.Topic, "realtime:")})
+		s.conn.send(Message{Topic: f.Topic, Event: "system", JoinRef: j.JoinRef, Payload: b})
+	}
+	if j.PresenceEnabled {
+		s.conn.send(Message{Topic: f.Topic, Event: "presence_state", JoinRef: j.JoinRef, Payload: s.hub.PresenceState(f.Topic)})
+	}
+}
+
+// accessToken replaces the connection's identity. An invalid token closes
+// the channels with a reason.
+func (s *phxSession) accessToken(ctx context.Context, f phxFrame, token string) bool {
+	id, err := s.opts.Identity.Verify(ctx, token)
+	if err != nil {
+		msg := "invalid access token"
+		if he := httpx.AsError(err); he != nil {
+			msg = he.Message
+		}
+		s.conn.send(reply(f, "error", map[string]string{"reason": msg}))
+		for _, j := range s.conn.topics() {
+			s.hub.Leave(s.conn, j.Topic)
+			s.conn.send(Message{Topic: j.Topic, Event: "system", JoinRef: j.JoinRef, Payload: systemError(msg)})
+			s.conn.send(Message{Topic: j.Topic, Event: "phx_close", JoinRef: j.JoinRef, Payload: json.RawMessage(`{}`)})
+		}
+		return false
+	}
+	s.conn.ident.Store(&id)
+	return true
+}
+
+func systemError(msg string) json.RawMessage {
+	b, _ := json.Marshal(map[string]string{"status": "error", "message": msg, "extension": "system"})
+	return b
+}
+
+func (s *phxSession) broadcast(f phxFrame) {
+	j := s.conn.join(f.Topic)
+	if j == nil {
+		s.conn.send(reply(f, "error", map[string]string{"reason": "join the topic before broadcasting"}))
+		return
+	}
+	msg := f.Broadcast
+	if msg == nil {
+		var p BroadcastMessage
+		if err := json.Unmarshal(f.Payload, &p); err != nil || p.Event == "" {
+			s.conn.send(reply(f, "error", map[string]string{"reason": "a broadcast needs an event and a payload"}))
+			return
+		}
+		msg = &p
+	}
+	if !s.hub.Broadcast(j, *msg) {
+		s.conn.send(reply(f, "error", map[string]string{"reason": "Unauthorized: you do not have permissions to write to this channel topic"}))
+		return
+	}
+	if j.Ack && f.Ref != "" {
+		s.conn.send(reply(f, "ok", map[string]any{}))
+	}
+}
+
+func (s *phxSession) presence(f phxFrame) {
+	j := s.conn.join(f.Topic)
+	if j == nil {
+		s.conn.send(reply(f, "error", map[string]string{"reason": "join the topic before tracking presence"}))
+		return
+	}
+	var p struct {
+		Event   string          `json:"event"`
+		Payload json.RawMessage `json:"payload"`
+	}
+	if err := json.Unmarshal(f.Payload, &p); err != nil {
+		s.conn.send(reply(f, "error", map[string]string{"reason": "malformed presence payload"}))
+		return
+	}
+	if !j.maySend {
+		s.conn.send(reply(f, "error", map[string]string{"reason": "Unauthorized: you do not have permissions to track presence on this channel topic"}))
+		return
+	}
+	switch p.Event {
+	case "track":
+		s.hub.Track(j, p.Payload)
+	case "untrack":
+		s.hub.Untrack(j)
+	default:
+		s.conn.send(reply(f, "error", map[string]string{"reason": "presence event must be track or untrack"}))
+		return
+	}
+	s.conn.send(reply(f, "ok", map[string]any{}))
+}
+
+// writeLoop drains the connection's queue to the socket and closes it
+// with the connection's reason.
+func (s *phxSession) writeLoop(ctx context.Context) {
+	for {
+		select {
+		case m := <-s.conn.Outbox():
+			typ, data, err := s.codec.encode(m)
+			if err != nil {
+				continue
+			}
+			wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			err = s.ws.Write(wctx, typ, data)
+			cancel()
+			if err != nil {
+				s.conn.Close("write failed: the client stopped reading")
+				_ = s.ws.CloseNow()
+				return
+			}
+			s.conn.sent.Add(1)
+		case <-s.conn.Done():
+			s.closeWith(s.conn.Reason())
+			return
+		case <-ctx.Done():
+			s.closeWith("server shutting down")
+			return
+		}
+	}
+}
+
+func (s *phxSession) closeWith(why string) {
+	code := websocket.StatusNormalClosure
+	if strings.HasPrefix(why, "slow client") || strings.HasPrefix(why, "rate limit") || strings.HasPrefix(why, "message too big") {
+		code = websocket.StatusPolicyViolation
+	}
+	if why == "server shutting down" {
+		code = websocket.StatusGoingAway
+	}
+	// A close reason is at most 123 bytes.
+	if len(why) > 123 {
+		why = why[:123]
+	}
+	_ = s.ws.Close(code, why)
+}
+
+// rateLimiter is a token bucket refilled every second.
+type rateLimiter struct {
+	per    int
+	tokens int
+	last   time.Time
+}
+
+func newRateLimiter(perSecond int) *rateLimiter {
+	return &rateLimiter{per: perSecond, tokens: perSecond, last: time.Now()}
+}
+
+func (l *rateLimiter) allow() bool {
+	if l.per <= 0 {
+		return true
+	}
+	now := time.Now()
+	if elapsed := now.Sub(l.last); elapsed >= time.Second {
+		l.tokens, l.last = l.per, now
+	}
+	if l.tokens == 0 {
+		return false
+	}
+	l.tokens--
+	return true
+}
