@@ -18,6 +18,7 @@ import (
 	"github.com/fluxbase/fluxbase/internal/identity"
 	"github.com/fluxbase/fluxbase/internal/migrations"
 	"github.com/fluxbase/fluxbase/internal/obs"
+	"github.com/fluxbase/fluxbase/internal/realtime"
 )
 
 // Options are what every entry point needs.
@@ -116,6 +117,7 @@ func Serve(ctx context.Context, opts Options) error {
 type services struct {
 	db       *database
 	identity *identity.Service
+	realtime *realtime.Service // nil when realtime.enabled is false
 }
 
 // startServices brings up the database and everything that depends on it,
@@ -158,7 +160,23 @@ func startServices(ctx context.Context, cfg *config.Config, log *slog.Logger, me
 	wg.Go(func() { _ = ids.Run(runCtx) })
 	*closers = append(*closers, func(context.Context) error { stop(); wg.Wait(); return nil })
 
-	return &services{db: db, identity: ids}, nil
+	svc := &services{db: db, identity: ids}
+	if cfg.Realtime.Enabled {
+		h.setPhase("realtime")
+		rt := realtime.New(realtime.Options{Config: cfg.Realtime, DB: db.DB, Identity: ids, ReplicationDSN: db.dsn, Logger: log})
+		if err := rt.EnableTables(ctx); err != nil {
+			return nil, err
+		}
+		wg.Go(func() { _ = rt.Run(runCtx) })
+		// WebSockets are not requests: HTTP shutdown does not wait for
+		// them, so they are closed here, each with the reason.
+		*closers = append(*closers, func(context.Context) error {
+			rt.Hub().CloseAll("server shutting down")
+			return nil
+		})
+		svc.realtime = rt
+	}
+	return svc, nil
 }
 
 // listen binds addr, explaining the usual failures in terms of the setting.

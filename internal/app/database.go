@@ -17,7 +17,10 @@ import (
 type database struct {
 	*pg.DB
 	embedded *pg.Embedded // nil for an external server or an attached one
-	release  func()       // releases the data-directory lock; nil if not held
+	// dsn reaches the server as the owner; logical replication for
+	// realtime connects with it.
+	dsn     string
+	release func() // releases the data-directory lock; nil if not held
 }
 
 // Close closes the pools, stops the embedded server this process started and
@@ -97,6 +100,7 @@ func openDatabase(ctx context.Context, cfg *config.Config, mode openMode, log *s
 		return nil, err
 	}
 	d.DB = db
+	d.dsn = dsn
 	warnings, err := pg.CheckServer(ctx, db.Admin, true)
 	if err != nil {
 		_ = d.Close(context.WithoutCancel(ctx))

@@ -14,6 +14,7 @@ import (
 	"github.com/fluxbase/fluxbase/internal/config"
 	"github.com/fluxbase/fluxbase/internal/identity"
 	"github.com/fluxbase/fluxbase/internal/obs"
+	"github.com/fluxbase/fluxbase/internal/realtime"
 	"github.com/fluxbase/fluxbase/internal/testutil"
 )
 
@@ -32,7 +33,8 @@ func TestOpenAPICoversRoutes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	router := st.router(newHealth(), &services{identity: ids})
+	rt := realtime.New(realtime.Options{Config: cfg.Realtime, DB: db.DB, Identity: ids, Logger: log})
+	router := st.router(newHealth(), &services{identity: ids, realtime: rt})
 
 	var doc struct {
 		Paths map[string]map[string]any `json:"paths"`

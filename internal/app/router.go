@@ -75,5 +75,13 @@ func (s *stack) bootRouter(h *health) http.Handler {
 func (s *stack) router(h *health, svc *services) chi.Router {
 	r := s.newRouter(h)
 	r.Method(http.MethodGet, "/.well-known/jwks.json", svc.identity.JWKSHandler())
+	if rt := svc.realtime; rt != nil {
+		r.Method(http.MethodGet, "/realtime/v1/websocket", rt.PhoenixHandler(s.cfg.HTTP.CORS.AllowedOrigins))
+		r.Group(func(r chi.Router) {
+			r.Use(svc.identity.Middleware)
+			r.Get("/api/v1/realtime/stats", rt.StatsHandler)
+			r.Post("/api/v1/realtime/broadcast", rt.BroadcastHandler)
+		})
+	}
 	return r
 }

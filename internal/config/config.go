@@ -21,6 +21,7 @@ type Config struct {
 	Auth       AuthConfig       `koanf:"auth"`
 	Migrations MigrationsConfig `koanf:"migrations"`
 	Metrics    MetricsConfig    `koanf:"metrics"`
+	Realtime   RealtimeConfig   `koanf:"realtime"`
 }
 
 // HTTPConfig configures the HTTP server.

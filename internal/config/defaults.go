@@ -74,6 +74,7 @@ func defaults() *Config {
 		},
 		Migrations: MigrationsConfig{Dir: "./migrations", ApplyOnStart: false},
 		Metrics:    MetricsConfig{Enabled: true},
+		Realtime:   defaultRealtime(),
 	}
 }
 

@@ -217,6 +217,7 @@ func (c *Config) problems() []Problem {
 	if strings.TrimSpace(c.Migrations.Dir) == "" {
 		ch.add("migrations.dir", "must not be empty; it is the directory holding your SQL migrations, such as ./migrations")
 	}
+	c.realtimeProblems(ch)
 	return ch.problems
 }
 

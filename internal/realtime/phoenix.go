@@ -223,6 +223,11 @@ func (h *Hub) PhoenixHandler(opts PhoenixOptions) http.Handler {
 			return
 		}
 		defer release()
+		// The server's read and write timeouts are for plain requests; a
+		// WebSocket lives as long as its heartbeats say.
+		rc := http.NewResponseController(w)
+		_ = rc.SetReadDeadline(time.Time{})
+		_ = rc.SetWriteDeadline(time.Time{})
 		ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: opts.OriginPatterns, CompressionMode: websocket.CompressionDisabled})
 		if err != nil {
 			return
