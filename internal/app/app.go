@@ -167,6 +167,9 @@ func startServices(ctx context.Context, cfg *config.Config, log *slog.Logger, me
 		if err := rt.EnableTables(ctx); err != nil {
 			return nil, err
 		}
+		if err := rt.RegisterMetrics(metrics.Registry()); err != nil {
+			return nil, err
+		}
 		wg.Go(func() { _ = rt.Run(runCtx) })
 		// WebSockets are not requests: HTTP shutdown does not wait for
 		// them, so they are closed here, each with the reason.

@@ -91,6 +91,7 @@ func (h *Hub) HandleChange(ctx context.Context, ch *Change) {
 		}
 		j.conn.send(Message{Topic: j.Topic, Event: "postgres_changes", JoinRef: j.JoinRef, Payload: payload})
 	}
+	h.metrics.observeDelivery(ch.CommitTimestamp)
 }
 
 func onlyKeys(rec map[string]json.RawMessage, keys []string) map[string]json.RawMessage {

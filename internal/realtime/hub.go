@@ -46,6 +46,14 @@ type Hub struct {
 	// every schema under "*".
 	changes map[string]map[*ChangeBinding]struct{}
 	nextID  int
+
+	// instance names this process on the bus; peers are the other
+	// instances by when they were last heard from.
+	instance string
+	bus      *bus
+	peersMu  sync.Mutex
+	peers    map[string]time.Time
+	metrics  *hubMetrics
 }
 
 // NewHub builds a hub.
@@ -61,7 +69,7 @@ func NewHub(opts HubOptions) *Hub {
 	}
 	return &Hub{opts: opts, log: opts.Logger, conns: map[*Conn]struct{}{},
 		topics: map[string]map[*Join]struct{}{}, presence: map[string]*presenceState{},
-		changes: map[string]map[*ChangeBinding]struct{}{}}
+		changes: map[string]map[*ChangeBinding]struct{}{}, instance: randomID()[:16], peers: map[string]time.Time{}}
 }
 
 // Join is one connection's membership of a channel.
@@ -80,6 +88,9 @@ type Join struct {
 	// mayRead and maySend are the private channel's authorisation,
 	// decided by RLS on realtime.messages when joining.
 	mayRead, maySend bool
+	// presenceRef is the phx_ref of this join's tracked presence (guarded
+	// by the connection's mutex).
+	presenceRef string
 }
 
 // ChangeBinding is one postgres_changes subscription of a join.
@@ -185,11 +196,17 @@ func (h *Hub) Join(ctx context.Context, c *Conn, req JoinRequest) (*Join, error)
 		}
 		h.changes[key][b] = struct{}{}
 	}
-	if h.topics[req.Topic] == nil {
+	first := h.topics[req.Topic] == nil
+	if first {
 		h.topics[req.Topic] = map[*Join]struct{}{}
 	}
 	h.topics[req.Topic][j] = struct{}{}
 	h.mu.Unlock()
+	if first {
+		// Other instances may hold presences of this topic from before
+		// this one started: they answer with tracks, sent as diffs.
+		h.publish(busMessage{Kind: busSyncRequest, Topic: req.Topic})
+	}
 
 	c.mu.Lock()
 	c.joins[req.Topic] = j
@@ -206,7 +223,7 @@ func (h *Hub) Leave(c *Conn, topic string) {
 	if j == nil {
 		return
 	}
-	h.untrack(j)
+	h.Untrack(j)
 	h.mu.Lock()
 	for _, b := range j.Changes {
 		key := bindingKey(b.Schema, b.Table)

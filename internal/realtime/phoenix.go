@@ -290,6 +290,7 @@ func (s *phxSession) readLoop(ctx context.Context) {
 			return
 		}
 		s.conn.in.Add(1)
+		s.hub.metrics.in()
 		if !limiter.allow() {
 			s.conn.Close("rate limit: more than the allowed messages per second")
 			return
@@ -504,6 +505,7 @@ func (s *phxSession) writeLoop(ctx context.Context) {
 				return
 			}
 			s.conn.sent.Add(1)
+			s.hub.metrics.out()
 		case <-s.conn.Done():
 			s.closeWith(s.conn.Reason())
 			return

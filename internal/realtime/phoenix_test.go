@@ -367,3 +367,61 @@ func TestPhoenixBroadcastPresenceAndPrivateChannels(t *testing.T) {
 		t.Fatalf("bob's private join: %s %s", st, resp)
 	}
 }
+
+func TestTwoInstancesShareBroadcastPresenceAndChanges(t *testing.T) {
+	s1 := newRTServer(t)
+	s2 := &rtServer{secret: s1.secret, Server: apitest.NewServer(t, func(c *config.Config) {
+		c.Auth.JWT.Algorithm = "HS256"
+		c.Auth.JWT.Secret = s1.secret
+		c.Database.URL = s1.DB.AdminDSN
+	})}
+	s2.AnonKey, s2.ServiceRoleKey = s1.AnonKey, s1.ServiceRoleKey
+
+	a, b := dial(t, s1, s1.AnonKey), dial(t, s2, s2.AnonKey)
+	join := func(p *phx, key string) {
+		p.push("realtime:room", "phx_join", map[string]any{"config": map[string]any{
+			"presence": map[string]any{"key": key},
+			"postgres_changes": []map[string]any{{"event": "INSERT", "schema": "public", "table": "messages"}},
+		}, "access_token": s1.ServiceRoleKey})
+		if st, resp := status(t, p.next("phx_reply", 15*time.Second)); st != "ok" {
+			t.Fatalf("join: %s", resp)
+		}
+	}
+	join(a, "a")
+	join(b, "b")
+
+	b.push("realtime:room", "broadcast", map[string]any{"type": "broadcast", "event": "from-b", "payload": map[string]any{"x": 1}})
+	if f := a.next("broadcast", 10*time.Second); !strings.Contains(string(f.Payload), "from-b") {
+		t.Fatalf("a got %s", f.Payload)
+	}
+	// Larger than a NOTIFY payload: it travels through realtime.bus.
+	big := strings.Repeat("y", 20000)
+	b.push("realtime:room", "broadcast", map[string]any{"type": "broadcast", "event": "big", "payload": map[string]any{"s": big}})
+	if f := a.next("broadcast", 10*time.Second); !strings.Contains(string(f.Payload), big) {
+		t.Fatal("large broadcast did not cross instances")
+	}
+
+	b.push("realtime:room", "presence", map[string]any{"type": "presence", "event": "track", "payload": map[string]any{"on": "s2"}})
+	if f := a.next("presence_diff", 10*time.Second); !strings.Contains(string(f.Payload), `"b"`) {
+		t.Fatalf("a's diff %s", f.Payload)
+	}
+	// A late joiner on instance 1 gets instance 2's presence in its state.
+	c := dial(t, s1, s1.AnonKey)
+	c.push("realtime:room", "phx_join", map[string]any{"config": map[string]any{}})
+	c.next("phx_reply", 10*time.Second)
+	if f := c.next("presence_state", 10*time.Second); !strings.Contains(string(f.Payload), `"on":"s2"`) {
+		t.Fatalf("late state %s", f.Payload)
+	}
+
+	s1.exec(t, `insert into public.messages (room, body) values (7, 'both')`)
+	for _, p := range []*phx{a, b} {
+		if c := change(t, p.next("postgres_changes", 10*time.Second)); string(c.Data.Record["body"]) != `"both"` {
+			t.Fatalf("change %+v", c)
+		}
+	}
+	// b's instance drops its client: its presence leaves on instance 1.
+	_ = b.ws.CloseNow()
+	if f := a.next("presence_diff", 10*time.Second); !strings.Contains(string(f.Payload), `"leaves":{"b"`) {
+		t.Fatalf("leave %s", f.Payload)
+	}
+}

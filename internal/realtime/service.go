@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 
 	"github.com/fluxbase/fluxbase/internal/config"
 	"github.com/fluxbase/fluxbase/internal/httpx"
@@ -76,8 +77,14 @@ func (s *Service) EnableTables(ctx context.Context) error {
 	return nil
 }
 
-// Run streams changes until ctx ends.
-func (s *Service) Run(ctx context.Context) error { return s.stream.Run(ctx) }
+// Run streams changes and runs the instance bus until ctx ends.
+func (s *Service) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = s.hub.RunBus(ctx, s.db.Admin) })
+	err := s.stream.Run(ctx)
+	wg.Wait()
+	return err
+}
 
 // PhoenixHandler serves the Phoenix channels protocol.
 func (s *Service) PhoenixHandler(origins []string) http.Handler {

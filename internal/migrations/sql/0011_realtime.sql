@@ -107,3 +107,12 @@ as $$
 $$;
 revoke all on function realtime.probe_message(text) from public;
 grant execute on function realtime.probe_message(text) to anon, authenticated, service_role;
+
+-- Messages between Fluxbase instances too large for a NOTIFY payload wait
+-- here for a minute, for the other instances to read.
+create table if not exists realtime.bus (
+  id bigint generated always as identity primary key,
+  message jsonb not null,
+  created_at timestamptz not null default now()
+);
+create index if not exists bus_created_at on realtime.bus (created_at);
