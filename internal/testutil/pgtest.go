@@ -3,6 +3,7 @@ package testutil
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -165,12 +166,34 @@ func testDatabaseConfig() config.DatabaseConfig {
 	}
 }
 
-// Dir is where the shared test cluster lives.
+// Dir is where the shared test cluster lives: one per user and source
+// checkout. Roles are cluster-wide, so two checkouts whose migrations
+// differ (two branches, say) would otherwise keep resetting each other's
+// authenticator password.
 func Dir() string {
 	if d := os.Getenv(EnvPGDir); d != "" {
 		return d
 	}
-	return filepath.Join(os.TempDir(), fmt.Sprintf("fluxbase-test-%d", os.Geteuid()))
+	return filepath.Join(os.TempDir(), fmt.Sprintf("fluxbase-test-%d-%s", os.Geteuid(), checkoutID()))
+}
+
+// checkoutID is a short hash of the module's root directory.
+func checkoutID() string {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "0"
+	}
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			dir = d
+			break
+		}
+		if filepath.Dir(d) == d {
+			break
+		}
+	}
+	sum := sha256.Sum256([]byte(dir))
+	return hex.EncodeToString(sum[:4])
 }
 
 func serverOptions(dir string) pg.EmbeddedOptions {
