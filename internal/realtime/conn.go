@@ -3,9 +3,12 @@ package realtime
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/coder/websocket"
 
 	"github.com/fluxbase/fluxbase/internal/identity"
 )
@@ -49,19 +52,45 @@ type Conn struct {
 	closed    chan struct{}
 	reason    atomic.Pointer[string]
 
+	// identChanged wakes the writer to re-arm the token expiry timer.
+	identChanged chan struct{}
+
 	// Counters for the stats endpoint.
 	in, sent atomic.Int64
 }
 
 func newConn(id, ip string, queue int, ident identity.Identity) *Conn {
 	c := &Conn{ID: id, IP: ip, ConnectedAt: time.Now().UTC(), out: make(chan Message, queue),
-		joins: map[string]*Join{}, closed: make(chan struct{})}
+		joins: map[string]*Join{}, closed: make(chan struct{}), identChanged: make(chan struct{}, 1)}
 	c.ident.Store(&ident)
 	return c
 }
 
 // Identity is the caller's current identity (refreshed by access_token).
 func (c *Conn) Identity() identity.Identity { return *c.ident.Load() }
+
+// setIdentity replaces the connection's identity (a refreshed token).
+func (c *Conn) setIdentity(id identity.Identity) {
+	c.ident.Store(&id)
+	select {
+	case c.identChanged <- struct{}{}:
+	default:
+	}
+}
+
+// expiry is when the connection's token expires; zero for none.
+func (c *Conn) expiry() time.Time {
+	id := c.Identity()
+	switch exp := id.Claims["exp"].(type) {
+	case json.Number:
+		if n, err := exp.Int64(); err == nil {
+			return time.Unix(n, 0)
+		}
+	case float64:
+		return time.Unix(int64(exp), 0)
+	}
+	return time.Time{}
+}
 
 // send queues m; a full queue closes the connection.
 func (c *Conn) send(m Message) bool {
@@ -117,11 +146,63 @@ func (c *Conn) topics() []*Join {
 	return out
 }
 
-// waitClosed is a helper for writers: it returns when ctx ends or the
-// connection closes.
-func (c *Conn) waitClosed(ctx context.Context) {
-	select {
-	case <-ctx.Done():
-	case <-c.closed:
+// writeLoop drains a connection's queue to its socket, encoding each
+// message for the protocol, until the connection closes (with its reason)
+// or ctx ends. When the token expires, the connection leaves its channels,
+// each told why; the socket stays open for a fresh access_token.
+func writeLoop(ctx context.Context, h *Hub, c *Conn, ws *websocket.Conn, encode func(Message) (websocket.MessageType, []byte, error)) {
+	expiry := time.NewTimer(time.Hour)
+	defer expiry.Stop()
+	arm := func() {
+		expiry.Stop()
+		if at := c.expiry(); !at.IsZero() {
+			expiry.Reset(time.Until(at))
+		}
 	}
+	arm()
+	for {
+		select {
+		case m := <-c.out:
+			typ, data, err := encode(m)
+			if err != nil {
+				continue
+			}
+			wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			err = ws.Write(wctx, typ, data)
+			cancel()
+			if err != nil {
+				c.Close("write failed: the client stopped reading")
+				_ = ws.CloseNow()
+				return
+			}
+			c.sent.Add(1)
+			h.metrics.out()
+		case <-c.identChanged:
+			arm()
+		case <-expiry.C:
+			h.expire(c, "Token has expired")
+		case <-c.closed:
+			closeWith(ws, c.Reason())
+			return
+		case <-ctx.Done():
+			closeWith(ws, "server shutting down")
+			return
+		}
+	}
+}
+
+// closeWith closes a socket with a status matching the reason.
+func closeWith(ws *websocket.Conn, why string) {
+	code := websocket.StatusNormalClosure
+	switch {
+	case strings.HasPrefix(why, "slow client"), strings.HasPrefix(why, "rate limit"), strings.HasPrefix(why, "message too big"):
+		code = websocket.StatusPolicyViolation
+	case why == "server shutting down":
+		code = websocket.StatusGoingAway
+	}
+	// A close reason is at most 123 bytes.
+	if len(why) > 123 {
+		why = why[:123]
+	}
+	_ = ws.Close(code, why)
 }

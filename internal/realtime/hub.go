@@ -474,3 +474,13 @@ func (h *Hub) CloseAll(reason string) {
 		c.Close(reason)
 	}
 }
+
+// expire removes c from every channel because its token is no longer
+// valid, telling each channel why.
+func (h *Hub) expire(c *Conn, reason string) {
+	for _, j := range c.topics() {
+		h.Leave(c, j.Topic)
+		c.send(Message{Topic: j.Topic, Event: "system", JoinRef: j.JoinRef, Payload: systemError(reason)})
+		c.send(Message{Topic: j.Topic, Event: "phx_close", JoinRef: j.JoinRef, Payload: json.RawMessage(`{}`)})
+	}
+}

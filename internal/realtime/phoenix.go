@@ -264,7 +264,7 @@ func (s *phxSession) run(ctx context.Context) {
 	writerDone := make(chan struct{})
 	go func() {
 		defer close(writerDone)
-		s.writeLoop(ctx)
+		writeLoop(ctx, s.hub, s.conn, s.ws, s.codec.encode)
 	}()
 	s.readLoop(ctx)
 	s.conn.Close("connection closed by the client")
@@ -416,14 +416,10 @@ func (s *phxSession) accessToken(ctx context.Context, f phxFrame, token string) 
 			msg = he.Message
 		}
 		s.conn.send(reply(f, "error", map[string]string{"reason": msg}))
-		for _, j := range s.conn.topics() {
-			s.hub.Leave(s.conn, j.Topic)
-			s.conn.send(Message{Topic: j.Topic, Event: "system", JoinRef: j.JoinRef, Payload: systemError(msg)})
-			s.conn.send(Message{Topic: j.Topic, Event: "phx_close", JoinRef: j.JoinRef, Payload: json.RawMessage(`{}`)})
-		}
+		s.hub.expire(s.conn, msg)
 		return false
 	}
-	s.conn.ident.Store(&id)
+	s.conn.setIdentity(id)
 	return true
 }
 
@@ -484,51 +480,6 @@ func (s *phxSession) presence(f phxFrame) {
 		return
 	}
 	s.conn.send(reply(f, "ok", map[string]any{}))
-}
-
-// writeLoop drains the connection's queue to the socket and closes it
-// with the connection's reason.
-func (s *phxSession) writeLoop(ctx context.Context) {
-	for {
-		select {
-		case m := <-s.conn.Outbox():
-			typ, data, err := s.codec.encode(m)
-			if err != nil {
-				continue
-			}
-			wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			err = s.ws.Write(wctx, typ, data)
-			cancel()
-			if err != nil {
-				s.conn.Close("write failed: the client stopped reading")
-				_ = s.ws.CloseNow()
-				return
-			}
-			s.conn.sent.Add(1)
-			s.hub.metrics.out()
-		case <-s.conn.Done():
-			s.closeWith(s.conn.Reason())
-			return
-		case <-ctx.Done():
-			s.closeWith("server shutting down")
-			return
-		}
-	}
-}
-
-func (s *phxSession) closeWith(why string) {
-	code := websocket.StatusNormalClosure
-	if strings.HasPrefix(why, "slow client") || strings.HasPrefix(why, "rate limit") || strings.HasPrefix(why, "message too big") {
-		code = websocket.StatusPolicyViolation
-	}
-	if why == "server shutting down" {
-		code = websocket.StatusGoingAway
-	}
-	// A close reason is at most 123 bytes.
-	if len(why) > 123 {
-		why = why[:123]
-	}
-	_ = s.ws.Close(code, why)
 }
 
 // rateLimiter is a token bucket refilled every second.

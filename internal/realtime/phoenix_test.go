@@ -425,3 +425,29 @@ func TestTwoInstancesShareBroadcastPresenceAndChanges(t *testing.T) {
 		t.Fatalf("leave %s", f.Payload)
 	}
 }
+
+func TestPhoenixExpiredTokenClosesChannels(t *testing.T) {
+	s := newRTServer(t)
+	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
+		"sub": "11111111-1111-1111-1111-111111111111", "role": "authenticated", "exp": time.Now().Add(2 * time.Second).Unix(),
+	}).SignedString([]byte(s.secret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := dial(t, s, s.AnonKey)
+	if st, resp := status(t, p.joinChanges("realtime:exp", tok, map[string]any{"event": "*", "schema": "public", "table": "messages"})); st != "ok" {
+		t.Fatalf("join: %s", resp)
+	}
+	sys := p.next("system", 10*time.Second) // "Subscribed to PostgreSQL"
+	if !strings.Contains(string(sys.Payload), "Subscribed") {
+		t.Fatalf("first system message %s", sys.Payload)
+	}
+	sys = p.next("system", 10*time.Second)
+	if !strings.Contains(string(sys.Payload), "Token has expired") {
+		t.Fatalf("system %s", sys.Payload)
+	}
+	p.next("phx_close", 5*time.Second)
+	// The channel is gone: changes no longer arrive.
+	s.exec(t, `insert into public.messages (room, owner) values (1, '11111111-1111-1111-1111-111111111111')`)
+	p.none("postgres_changes", 500*time.Millisecond)
+}
