@@ -77,6 +77,7 @@ func (s *stack) router(h *health, svc *services) chi.Router {
 	r.Method(http.MethodGet, "/.well-known/jwks.json", svc.identity.JWKSHandler())
 	if rt := svc.realtime; rt != nil {
 		r.Method(http.MethodGet, "/realtime/v1/websocket", rt.PhoenixHandler(s.cfg.HTTP.CORS.AllowedOrigins))
+		r.Method(http.MethodGet, "/realtime", rt.NativeHandler(s.cfg.HTTP.CORS.AllowedOrigins))
 		r.Group(func(r chi.Router) {
 			r.Use(svc.identity.Middleware)
 			r.Get("/api/v1/realtime/stats", rt.StatsHandler)

@@ -337,9 +337,6 @@ func (h *Hub) publishedTables(ctx context.Context) (map[string]map[string]string
 // insert is rolled back.
 func (h *Hub) authorizeChannel(ctx context.Context, id identity.Identity, topic string) (read, send bool, err error) {
 	req := pgRequest(id, "/realtime/v1/websocket")
-	// Policies see the topic as the application named it, without the
-	// protocol's "realtime:" prefix.
-	topic = strings.TrimPrefix(topic, "realtime:")
 	errRollback := errors.New("rollback")
 	err = h.opts.DB.InRequestTx(ctx, req, func(ctx context.Context, tx pg.Tx) error {
 		if _, err := tx.Exec(ctx, `select set_config('realtime.topic', $1, true)`, topic); err != nil {

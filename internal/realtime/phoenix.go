@@ -64,7 +64,21 @@ func (phxV1) decode(typ websocket.MessageType, data []byte) (phxFrame, error) {
 	return phxFrame{Topic: f.Topic, Event: f.Event, Payload: f.Payload, Ref: deref(f.Ref), JoinRef: deref(f.JoinRef)}, nil
 }
 
+// hubTopic is a Phoenix topic as the hub names channels: without the
+// "realtime:" prefix, so that native and Phoenix clients share channels.
+func hubTopic(t string) string { return strings.TrimPrefix(t, "realtime:") }
+
+// phxTopic is the inverse of hubTopic for messages from the hub (replies
+// already carry the client's own topic).
+func phxTopic(t string) string {
+	if t == "phoenix" || strings.HasPrefix(t, "realtime:") {
+		return t
+	}
+	return "realtime:" + t
+}
+
 func (phxV1) encode(m Message) (websocket.MessageType, []byte, error) {
+	m.Topic = phxTopic(m.Topic)
 	payload := m.Payload
 	if m.Broadcast != nil {
 		payload = broadcastPayload(m.Broadcast)
@@ -155,6 +169,7 @@ func decodeBinaryPush(b []byte) (phxFrame, error) {
 }
 
 func (phxV2) encode(m Message) (websocket.MessageType, []byte, error) {
+	m.Topic = phxTopic(m.Topic)
 	if m.Broadcast != nil {
 		return websocket.MessageBinary, encodeBinaryBroadcast(m.Topic, m.Broadcast), nil
 	}
@@ -181,8 +196,8 @@ func encodeBinaryBroadcast(topic string, b *BroadcastMessage) []byte {
 	return append(buf, payload...)
 }
 
-// PhoenixOptions configure the Phoenix endpoint.
-type PhoenixOptions struct {
+// ProtocolOptions configure the WebSocket endpoints.
+type ProtocolOptions struct {
 	Identity *identity.Service
 	// MaxMessageBytes bounds one incoming frame.
 	MaxMessageBytes int64
@@ -197,7 +212,7 @@ type PhoenixOptions struct {
 }
 
 // PhoenixHandler serves /realtime/v1/websocket.
-func (h *Hub) PhoenixHandler(opts PhoenixOptions) http.Handler {
+func (h *Hub) PhoenixHandler(opts ProtocolOptions) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var codec phxCodec = phxV1{}
 		switch vsn := r.URL.Query().Get("vsn"); vsn {
@@ -255,7 +270,7 @@ type phxSession struct {
 	conn  *Conn
 	ws    *websocket.Conn
 	codec phxCodec
-	opts  PhoenixOptions
+	opts  ProtocolOptions
 }
 
 func (s *phxSession) run(ctx context.Context) {
@@ -343,7 +358,7 @@ func (s *phxSession) handle(ctx context.Context, f phxFrame) {
 	case f.Event == "phx_join":
 		s.join(ctx, f)
 	case f.Event == "phx_leave":
-		s.hub.Leave(s.conn, f.Topic)
+		s.hub.Leave(s.conn, hubTopic(f.Topic))
 		s.conn.send(reply(f, "ok", map[string]any{}))
 		s.conn.send(Message{Topic: f.Topic, Event: "phx_close", Ref: f.Ref, JoinRef: f.JoinRef, Payload: json.RawMessage(`{}`)})
 	case f.Event == "access_token":
@@ -357,7 +372,7 @@ func (s *phxSession) handle(ctx context.Context, f phxFrame) {
 	case f.Event == "presence":
 		s.presence(f)
 	default:
-		if j := s.conn.join(f.Topic); j == nil {
+		if j := s.conn.join(hubTopic(f.Topic)); j == nil {
 			s.conn.send(reply(f, "error", map[string]string{"reason": "unmatched topic"}))
 		} else {
 			s.conn.send(reply(f, "error", map[string]string{"reason": "unknown event " + f.Event}))
@@ -380,7 +395,7 @@ func (s *phxSession) join(ctx context.Context, f phxFrame) {
 	}
 	presenceEnabled := p.Config.Presence.Enabled == nil || *p.Config.Presence.Enabled
 	j, err := s.hub.Join(ctx, s.conn, JoinRequest{
-		Topic: f.Topic, JoinRef: firstNonEmpty(f.JoinRef, f.Ref), Private: p.Config.Private,
+		Topic: hubTopic(f.Topic), JoinRef: firstNonEmpty(f.JoinRef, f.Ref), Private: p.Config.Private,
 		Self: p.Config.Broadcast.Self, Ack: p.Config.Broadcast.Ack,
 		PresenceKey: p.Config.Presence.Key, PresenceEnabled: presenceEnabled,
 		Changes: p.Config.PostgresChanges,
@@ -398,11 +413,11 @@ func (s *phxSession) join(ctx context.Context, f phxFrame) {
 	copy(bindings, j.Changes)
 	s.conn.send(reply(f, "ok", map[string]any{"postgres_changes": bindings}))
 	if len(bindings) > 0 {
-		b, _ := json.Marshal(map[string]string{"status": "ok", "message": "Subscribed to PostgreSQL", "extension": "postgres_changes", "channel": strings.TrimPrefix(f.Topic, "realtime:")})
+		b, _ := json.Marshal(map[string]string{"status": "ok", "message": "Subscribed to PostgreSQL", "extension": "postgres_changes", "channel": j.Topic})
 		s.conn.send(Message{Topic: f.Topic, Event: "system", JoinRef: j.JoinRef, Payload: b})
 	}
 	if j.PresenceEnabled {
-		s.conn.send(Message{Topic: f.Topic, Event: "presence_state", JoinRef: j.JoinRef, Payload: s.hub.PresenceState(f.Topic)})
+		s.conn.send(Message{Topic: f.Topic, Event: "presence_state", JoinRef: j.JoinRef, Payload: s.hub.PresenceState(j.Topic)})
 	}
 }
 
@@ -429,7 +444,7 @@ func systemError(msg string) json.RawMessage {
 }
 
 func (s *phxSession) broadcast(f phxFrame) {
-	j := s.conn.join(f.Topic)
+	j := s.conn.join(hubTopic(f.Topic))
 	if j == nil {
 		s.conn.send(reply(f, "error", map[string]string{"reason": "join the topic before broadcasting"}))
 		return
@@ -453,7 +468,7 @@ func (s *phxSession) broadcast(f phxFrame) {
 }
 
 func (s *phxSession) presence(f phxFrame) {
-	j := s.conn.join(f.Topic)
+	j := s.conn.join(hubTopic(f.Topic))
 	if j == nil {
 		s.conn.send(reply(f, "error", map[string]string{"reason": "join the topic before tracking presence"}))
 		return

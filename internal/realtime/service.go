@@ -86,16 +86,25 @@ func (s *Service) Run(ctx context.Context) error {
 	return err
 }
 
-// PhoenixHandler serves the Phoenix channels protocol.
-func (s *Service) PhoenixHandler(origins []string) http.Handler {
-	return s.hub.PhoenixHandler(PhoenixOptions{
+func (s *Service) protocolOptions(origins []string) ProtocolOptions {
+	return ProtocolOptions{
 		Identity:          s.ids,
 		MaxMessageBytes:   s.cfg.MaxMessageBytes,
 		HeartbeatTimeout:  s.cfg.HeartbeatTimeout,
 		MessagesPerSecond: s.cfg.MessagesPerSecond,
 		Limits:            s.limits,
 		OriginPatterns:    origins,
-	})
+	}
+}
+
+// PhoenixHandler serves the Phoenix channels protocol.
+func (s *Service) PhoenixHandler(origins []string) http.Handler {
+	return s.hub.PhoenixHandler(s.protocolOptions(origins))
+}
+
+// NativeHandler serves Fluxbase's own JSON protocol.
+func (s *Service) NativeHandler(origins []string) http.Handler {
+	return s.hub.NativeHandler(s.protocolOptions(origins))
 }
 
 var errServiceRoleOnly = httpx.NewError(http.StatusForbidden, "forbidden", "this endpoint needs the service_role key")
@@ -137,7 +146,7 @@ func (s *Service) BroadcastHandler(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	for _, m := range body.Messages {
-		s.hub.BroadcastTopic("realtime:"+strings.TrimPrefix(m.Topic, "realtime:"), BroadcastMessage{Event: m.Event, Payload: m.Payload})
+		s.hub.BroadcastTopic(hubTopic(m.Topic), BroadcastMessage{Event: m.Event, Payload: m.Payload})
 	}
 	w.WriteHeader(http.StatusAccepted)
 }
