@@ -380,7 +380,7 @@ func TestTwoInstancesShareBroadcastPresenceAndChanges(t *testing.T) {
 	a, b := dial(t, s1, s1.AnonKey), dial(t, s2, s2.AnonKey)
 	join := func(p *phx, key string) {
 		p.push("realtime:room", "phx_join", map[string]any{"config": map[string]any{
-			"presence": map[string]any{"key": key},
+			"presence":         map[string]any{"key": key},
 			"postgres_changes": []map[string]any{{"event": "INSERT", "schema": "public", "table": "messages"}},
 		}, "access_token": s1.ServiceRoleKey})
 		if st, resp := status(t, p.next("phx_reply", 15*time.Second)); st != "ok" {

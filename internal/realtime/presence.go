@@ -16,7 +16,7 @@ type presenceState struct {
 
 type presenceEntry struct {
 	instance string // the instance whose client tracks it
-	join     *Join   // the local join, nil for a remote entry
+	join     *Join  // the local join, nil for a remote entry
 	meta     json.RawMessage
 }
 
