@@ -82,6 +82,9 @@ func (s *stack) router(h *health, svc *services) chi.Router {
 			r.Use(svc.identity.Middleware)
 			r.Get("/api/v1/realtime/stats", rt.StatsHandler)
 			r.Post("/api/v1/realtime/broadcast", rt.BroadcastHandler)
+			r.Get("/api/v1/realtime/tables", rt.TablesHandler)
+			r.Post("/api/v1/realtime/tables", rt.TablesHandler)
+			r.Delete("/api/v1/realtime/tables/{table}", rt.TablesHandler)
 		})
 	}
 	return r

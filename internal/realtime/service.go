@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/go-chi/chi/v5"
+
 	"github.com/fluxbase/fluxbase/internal/config"
 	"github.com/fluxbase/fluxbase/internal/httpx"
 	"github.com/fluxbase/fluxbase/internal/identity"
@@ -149,4 +151,64 @@ func (s *Service) BroadcastHandler(w http.ResponseWriter, r *http.Request) {
 		s.hub.BroadcastTopic(hubTopic(m.Topic), BroadcastMessage{Event: m.Event, Payload: m.Payload})
 	}
 	w.WriteHeader(http.StatusAccepted)
+}
+
+// TablesHandler serves the realtime tables admin API (service_role):
+// GET lists the tables enabled for database changes, POST {"table":
+// "schema.table"} enables one, DELETE .../{table} disables one.
+func (s *Service) TablesHandler(w http.ResponseWriter, r *http.Request) {
+	if id, _ := identity.FromContext(r.Context()); id.Role != identity.RoleServiceRole {
+		httpx.WriteError(w, r, errServiceRoleOnly)
+		return
+	}
+	ctx := r.Context()
+	var table string
+	switch r.Method {
+	case http.MethodPost:
+		var body struct {
+			Table string `json:"table"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&body); err != nil || body.Table == "" {
+			httpx.WriteError(w, r, httpx.NewError(http.StatusBadRequest, "invalid_body", `expected {"table": "schema.table"}`))
+			return
+		}
+		table = body.Table
+	case http.MethodDelete:
+		table = chi.URLParam(r, "table")
+	}
+	if table != "" {
+		fn := "realtime.enable_realtime"
+		if r.Method == http.MethodDelete {
+			fn = "realtime.disable_realtime"
+		}
+		if !strings.Contains(table, ".") {
+			table = "public." + table
+		}
+		if _, err := s.db.Admin.Exec(ctx, `select `+fn+`($1::regclass)`, table); err != nil {
+			httpx.WriteError(w, r, pg.ErrorFrom(err))
+			return
+		}
+	}
+	rows, err := s.db.Admin.Query(ctx, `select schema, "table", replica_identity from realtime.realtime_tables order by 1, 2`)
+	if err != nil {
+		httpx.WriteError(w, r, pg.ErrorFrom(err))
+		return
+	}
+	type entry struct {
+		Schema          string `json:"schema"`
+		Table           string `json:"table"`
+		ReplicaIdentity string `json:"replica_identity"`
+	}
+	list := []entry{}
+	for rows.Next() {
+		var e entry
+		if err := rows.Scan(&e.Schema, &e.Table, &e.ReplicaIdentity); err != nil {
+			rows.Close()
+			httpx.WriteError(w, r, pg.ErrorFrom(err))
+			return
+		}
+		list = append(list, e)
+	}
+	rows.Close()
+	httpx.WriteJSON(w, http.StatusOK, list)
 }
