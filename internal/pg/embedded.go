@@ -890,8 +890,11 @@ func (e *Embedded) serverSettings() map[string]string {
 		"wal_level":             "logical",
 		"max_replication_slots": "20",
 		"max_wal_senders":       "20",
-		"max_connections":       "200",
-		"shared_buffers":        "128MB",
+		// A replication slot that falls this far behind (a stalled
+		// realtime stream) is invalidated rather than filling the disk.
+		"max_slot_wal_keep_size": "1GB",
+		"max_connections":        "200",
+		"shared_buffers":         "128MB",
 	}
 	for k, v := range e.settings {
 		s[k] = v
