@@ -37,31 +37,45 @@ type BroadcastMessage struct {
 // Conn is one WebSocket client. The hub writes to it through a bounded
 // queue; a client that cannot keep up is disconnected with a reason rather
 // than letting the queue grow.
+//
+// A connection costs one goroutine while idle, the one reading from it: a
+// writer goroutine runs only while messages wait, and the token's expiry
+// is a timer, not a goroutine. That is what lets one instance hold tens of
+// thousands of connections.
 type Conn struct {
 	ID          string
 	IP          string
 	ConnectedAt time.Time
 
 	ident atomic.Pointer[identity.Identity]
-	out   chan Message
 
-	mu    sync.Mutex
-	joins map[string]*Join // by topic
+	mu      sync.Mutex
+	joins   map[string]*Join // by topic
+	queue   []Message
+	max     int
+	writing bool
+	out     *connWriter // nil until a protocol attaches the socket
+	expiry  *time.Timer
 
 	closeOnce sync.Once
 	closed    chan struct{}
 	reason    atomic.Pointer[string]
 
-	// identChanged wakes the writer to re-arm the token expiry timer.
-	identChanged chan struct{}
-
 	// Counters for the stats endpoint.
 	in, sent atomic.Int64
 }
 
+// connWriter is how queued messages reach the socket.
+type connWriter struct {
+	ctx    context.Context
+	hub    *Hub
+	ws     *websocket.Conn
+	encode func(Message) (websocket.MessageType, []byte, error)
+}
+
 func newConn(id, ip string, queue int, ident identity.Identity) *Conn {
-	c := &Conn{ID: id, IP: ip, ConnectedAt: time.Now().UTC(), out: make(chan Message, queue),
-		joins: map[string]*Join{}, closed: make(chan struct{}), identChanged: make(chan struct{}, 1)}
+	c := &Conn{ID: id, IP: ip, ConnectedAt: time.Now().UTC(), max: queue,
+		joins: map[string]*Join{}, closed: make(chan struct{})}
 	c.ident.Store(&ident)
 	return c
 }
@@ -69,17 +83,44 @@ func newConn(id, ip string, queue int, ident identity.Identity) *Conn {
 // Identity is the caller's current identity (refreshed by access_token).
 func (c *Conn) Identity() identity.Identity { return *c.ident.Load() }
 
+// attach connects the queue to a socket and arms the token's expiry.
+func (c *Conn) attach(w *connWriter) {
+	c.mu.Lock()
+	c.out = w
+	start := len(c.queue) > 0 && !c.writing
+	c.writing = c.writing || start
+	c.mu.Unlock()
+	if start {
+		go c.flush()
+	}
+	c.armExpiry()
+}
+
 // setIdentity replaces the connection's identity (a refreshed token).
 func (c *Conn) setIdentity(id identity.Identity) {
 	c.ident.Store(&id)
-	select {
-	case c.identChanged <- struct{}{}:
-	default:
-	}
+	c.armExpiry()
 }
 
-// expiry is when the connection's token expires; zero for none.
-func (c *Conn) expiry() time.Time {
+// armExpiry makes the connection leave its channels when its token
+// expires, each told why; the socket stays open for a fresh token.
+func (c *Conn) armExpiry() {
+	at := c.expiresAt()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.expiry != nil {
+		c.expiry.Stop()
+		c.expiry = nil
+	}
+	if at.IsZero() || c.out == nil {
+		return
+	}
+	h := c.out.hub
+	c.expiry = time.AfterFunc(time.Until(at), func() { h.expire(c, "Token has expired") })
+}
+
+// expiresAt is when the connection's token expires; zero for none.
+func (c *Conn) expiresAt() time.Time {
 	id := c.Identity()
 	switch exp := id.Claims["exp"].(type) {
 	case json.Number:
@@ -94,25 +135,94 @@ func (c *Conn) expiry() time.Time {
 
 // send queues m; a full queue closes the connection.
 func (c *Conn) send(m Message) bool {
+	c.mu.Lock()
+	select {
+	case <-c.closed:
+		c.mu.Unlock()
+		return false
+	default:
+	}
+	if len(c.queue) >= c.max {
+		c.mu.Unlock()
+		c.Close("slow client: messages were not read fast enough")
+		return false
+	}
+	c.queue = append(c.queue, m)
+	start := !c.writing && c.out != nil
+	if start {
+		c.writing = true
+	}
+	c.mu.Unlock()
+	if start {
+		go c.flush()
+	}
+	return true
+}
+
+// flush writes queued messages until the queue is empty, then ends.
+func (c *Conn) flush() {
+	var batch []Message
+	for {
+		c.mu.Lock()
+		if len(c.queue) == 0 {
+			c.writing = false
+			c.queue = batch[:0] // keep the larger buffer
+			c.mu.Unlock()
+			return
+		}
+		batch, c.queue = c.queue, nil
+		w := c.out
+		c.mu.Unlock()
+		for i := range batch {
+			if !c.write(w, batch[i]) {
+				c.mu.Lock()
+				c.writing, c.queue = false, nil
+				c.mu.Unlock()
+				return
+			}
+			batch[i] = Message{} // release payloads early
+		}
+	}
+}
+
+func (c *Conn) write(w *connWriter, m Message) bool {
 	select {
 	case <-c.closed:
 		return false
 	default:
 	}
-	select {
-	case c.out <- m:
+	typ, data, err := w.encode(m)
+	if err != nil {
 		return true
-	default:
-		c.Close("slow client: messages were not read fast enough")
+	}
+	ctx, cancel := context.WithTimeout(w.ctx, 10*time.Second)
+	err = w.ws.Write(ctx, typ, data)
+	cancel()
+	if err != nil {
+		c.Close("write failed: the client stopped reading")
 		return false
 	}
+	c.sent.Add(1)
+	w.hub.metrics.out()
+	return true
 }
 
 // Close ends the connection with a reason the client is told.
 func (c *Conn) Close(reason string) {
 	c.closeOnce.Do(func() {
 		c.reason.Store(&reason)
+		c.mu.Lock()
 		close(c.closed)
+		if c.expiry != nil {
+			c.expiry.Stop()
+		}
+		w := c.out
+		c.mu.Unlock()
+		if w != nil {
+			// The close handshake waits for the client; the caller (often
+			// the hub, fanning out) must not.
+			go closeWith(w.ws, reason)
+		}
 	})
 }
 
@@ -126,9 +236,6 @@ func (c *Conn) Reason() string {
 	}
 	return ""
 }
-
-// Outbox is the queue the protocol's writer drains.
-func (c *Conn) Outbox() <-chan Message { return c.out }
 
 func (c *Conn) join(topic string) *Join {
 	c.mu.Lock()
@@ -144,51 +251,6 @@ func (c *Conn) topics() []*Join {
 		out = append(out, j)
 	}
 	return out
-}
-
-// writeLoop drains a connection's queue to its socket, encoding each
-// message for the protocol, until the connection closes (with its reason)
-// or ctx ends. When the token expires, the connection leaves its channels,
-// each told why; the socket stays open for a fresh access_token.
-func writeLoop(ctx context.Context, h *Hub, c *Conn, ws *websocket.Conn, encode func(Message) (websocket.MessageType, []byte, error)) {
-	expiry := time.NewTimer(time.Hour)
-	defer expiry.Stop()
-	arm := func() {
-		expiry.Stop()
-		if at := c.expiry(); !at.IsZero() {
-			expiry.Reset(time.Until(at))
-		}
-	}
-	arm()
-	for {
-		select {
-		case m := <-c.out:
-			typ, data, err := encode(m)
-			if err != nil {
-				continue
-			}
-			wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			err = ws.Write(wctx, typ, data)
-			cancel()
-			if err != nil {
-				c.Close("write failed: the client stopped reading")
-				_ = ws.CloseNow()
-				return
-			}
-			c.sent.Add(1)
-			h.metrics.out()
-		case <-c.identChanged:
-			arm()
-		case <-expiry.C:
-			h.expire(c, "Token has expired")
-		case <-c.closed:
-			closeWith(ws, c.Reason())
-			return
-		case <-ctx.Done():
-			closeWith(ws, "server shutting down")
-			return
-		}
-	}
 }
 
 // closeWith closes a socket with a status matching the reason.

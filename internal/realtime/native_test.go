@@ -8,6 +8,9 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/fluxbase/fluxbase/internal/config"
+	"github.com/fluxbase/fluxbase/internal/testutil/apitest"
 )
 
 // nativeClient speaks the native protocol: it reads every message into a
@@ -130,5 +133,51 @@ func TestNativeProtocol(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("unauthenticated connection was not closed")
+	}
+}
+
+// A client that stops reading is disconnected with a reason once its
+// queue is full, instead of the server buffering without bound.
+func TestSlowClientIsDisconnected(t *testing.T) {
+	s := apitest.NewServer(t, func(c *config.Config) { c.Realtime.QueueSize = 16 })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ws, _, err := websocket.Dial(ctx, strings.Replace(s.URL, "http://", "ws://", 1)+"/realtime?apikey="+s.ServiceRoleKey, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.CloseNow()
+	if err := ws.Write(ctx, websocket.MessageText, []byte(`{"type":"subscribe","id":"1","channel":"firehose"}`)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond) // the subscription is registered; from now on nothing is read
+
+	payload := `{"blob":"` + strings.Repeat("z", 64<<10) + `"}`
+	body := `{"messages":[` + strings.TrimSuffix(strings.Repeat(`{"topic":"firehose","event":"e","payload":`+payload+`},`, 50), ",") + `]}`
+	svc := map[string]string{"Authorization": "Bearer " + s.ServiceRoleKey, "Content-Type": "application/json"}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		res, _ := s.Do(t, "POST", "/api/v1/realtime/broadcast", svc, body)
+		if res.StatusCode != 202 {
+			t.Fatalf("broadcast: %d", res.StatusCode)
+		}
+		_, stats := s.Do(t, "GET", "/api/v1/realtime/stats", svc, nil)
+		if strings.Contains(string(stats), `"connections":[]`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("slow client still connected: %s", stats)
+		}
+	}
+	// What the client finds when it reads again: its messages, then the
+	// close frame with the reason.
+	for {
+		_, _, err := ws.Read(ctx)
+		if err != nil {
+			if websocket.CloseStatus(err) != websocket.StatusPolicyViolation || !strings.Contains(err.Error(), "slow client") {
+				t.Fatalf("closed with %v", err)
+			}
+			return
+		}
 	}
 }

@@ -274,17 +274,9 @@ type phxSession struct {
 }
 
 func (s *phxSession) run(ctx context.Context) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	writerDone := make(chan struct{})
-	go func() {
-		defer close(writerDone)
-		writeLoop(ctx, s.hub, s.conn, s.ws, s.codec.encode)
-	}()
+	s.conn.attach(&connWriter{ctx: context.WithoutCancel(ctx), hub: s.hub, ws: s.ws, encode: s.codec.encode})
 	s.readLoop(ctx)
-	s.conn.Close("connection closed by the client")
-	cancel()
-	<-writerDone
+	s.conn.Close("connection closed")
 }
 
 // readLoop reads frames until the client goes away, stays silent past the
