@@ -3,6 +3,7 @@ package realtime
 import (
 	"context"
 	"encoding/json"
+	"strconv"
 	"strings"
 	"time"
 
@@ -11,10 +12,20 @@ import (
 	"github.com/fluxbase/fluxbase/internal/identity"
 )
 
-// changeEvent is the postgres_changes payload, in Supabase's shape.
-type changeEvent struct {
-	IDs  []int      `json:"ids"`
-	Data changeData `json:"data"`
+// changePayloadJSON is the postgres_changes payload, in Supabase's shape:
+// {"ids": [...], "data": {...}}.
+func changePayloadJSON(ids []int, data []byte) json.RawMessage {
+	b := make([]byte, 0, len(data)+32)
+	b = append(b, `{"ids":[`...)
+	for i, id := range ids {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendInt(b, int64(id), 10)
+	}
+	b = append(b, `],"data":`...)
+	b = append(b, data...)
+	return append(b, '}')
 }
 
 type changeData struct {
@@ -55,7 +66,8 @@ func (h *Hub) HandleChange(ctx context.Context, ch *Change) {
 			filters = append(filters, b.filter)
 		}
 	}
-	vis, pass, err := h.evaluate(ctx, ch, ids, filters)
+	vis, pass, trips, err := h.evaluate(ctx, ch, ids, filters)
+	h.metrics.change(trips)
 	if err != nil {
 		h.log.Warn("realtime: checking a change's visibility failed; it is not delivered", "table", ch.Schema+"."+ch.Table, "error", err)
 		return
@@ -78,18 +90,28 @@ func (h *Hub) HandleChange(ctx context.Context, ch *Change) {
 		perJoin[b.join] = append(perJoin[b.join], b.ID)
 		keyOnly[b.join] = v.keyOnly
 	}
+	// The event's data is encoded once (twice when some subscribers may
+	// only see a deleted row's key); each join adds only its binding ids.
+	var full, keys []byte
 	for _, j := range order {
-		data := changeData{Schema: ch.Schema, Table: ch.Table, Type: ch.Type, EventType: ch.Type,
-			CommitTimestamp: ch.CommitTimestamp.UTC().Format(time.RFC3339Nano), Columns: ch.Columns,
-			Record: ch.Record, OldRecord: ch.OldRecord}
+		data := &full
 		if keyOnly[j] {
-			data.OldRecord = onlyKeys(ch.OldRecord, ch.KeyColumns)
+			data = &keys
 		}
-		payload, err := json.Marshal(changeEvent{IDs: perJoin[j], Data: data})
-		if err != nil {
-			continue
+		if *data == nil {
+			d := changeData{Schema: ch.Schema, Table: ch.Table, Type: ch.Type, EventType: ch.Type,
+				CommitTimestamp: ch.CommitTimestamp.UTC().Format(time.RFC3339Nano), Columns: ch.Columns,
+				Record: ch.Record, OldRecord: ch.OldRecord}
+			if keyOnly[j] {
+				d.OldRecord = onlyKeys(ch.OldRecord, ch.KeyColumns)
+			}
+			b, err := json.Marshal(d)
+			if err != nil {
+				return
+			}
+			*data = b
 		}
-		j.conn.send(Message{Topic: j.Topic, Event: "postgres_changes", JoinRef: j.JoinRef, Payload: payload})
+		j.conn.send(Message{Topic: j.Topic, Event: "postgres_changes", JoinRef: j.JoinRef, Payload: changePayloadJSON(perJoin[j], *data)})
 	}
 	h.metrics.observeDelivery(ch.CommitTimestamp)
 }
@@ -121,8 +143,10 @@ func (h *Hub) matchingBindings(ch *Change) []*ChangeBinding {
 
 type visibility struct{ visible, keyOnly bool }
 
-// evaluate runs the filters and the visibility checks in one round trip.
-func (h *Hub) evaluate(ctx context.Context, ch *Change, ids map[string]identity.Identity, filters []*rowFilter) (map[string]visibility, []bool, error) {
+// evaluate runs the filters and the visibility checks in one round trip,
+// or none when there is nothing to ask (only service_role subscribers and
+// no filters).
+func (h *Hub) evaluate(ctx context.Context, ch *Change, ids map[string]identity.Identity, filters []*rowFilter) (map[string]visibility, []bool, int, error) {
 	table := pgx.Identifier{ch.Schema, ch.Table}.Sanitize()
 	record := ch.Record
 	if ch.Type == "DELETE" {
@@ -130,7 +154,7 @@ func (h *Hub) evaluate(ctx context.Context, ch *Change, ids map[string]identity.
 	}
 	rec, err := json.Marshal(record)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, 0, err
 	}
 
 	batch := &pgx.Batch{}
@@ -147,6 +171,12 @@ func (h *Hub) evaluate(ctx context.Context, ch *Change, ids map[string]identity.
 	}
 
 	vis := map[string]visibility{}
+	type probe struct {
+		Role   string          `json:"role"`
+		Claims json.RawMessage `json:"claims"`
+	}
+	var keys []string
+	var probes []probe
 	for key, id := range ids {
 		role := id.Role
 		if role == "" {
@@ -156,58 +186,77 @@ func (h *Hub) evaluate(ctx context.Context, ch *Change, ids map[string]identity.
 			vis[key] = visibility{visible: true}
 			continue
 		}
-		batch.Queue(`select set_config('role', $1, true), set_config('request.jwt.claims', $2, true)`, role, string(id.RawClaims))
+		claims := json.RawMessage(id.RawClaims)
+		if len(claims) == 0 {
+			claims = json.RawMessage(`{}`)
+		}
+		keys = append(keys, key)
+		probes = append(probes, probe{Role: role, Claims: claims})
+	}
+	if len(probes) > 0 {
+		idents, err := json.Marshal(probes)
+		if err != nil {
+			return nil, nil, 0, err
+		}
 		if ch.Type == "DELETE" {
 			// A deleted row cannot be checked against policies any more:
 			// subscribers with SELECT on the table get the old record,
 			// the others only its key.
-			batch.Queue(`select has_table_privilege(current_user, $1::regclass, 'SELECT')`, table).
+			batch.Queue(`select array(select has_table_privilege(p->>'role', $1::regclass, 'SELECT') from json_array_elements($2::json) p)`, table, string(idents)).
 				QueryRow(func(row pgx.Row) error {
-					var ok bool
-					err := row.Scan(&ok)
-					vis[key] = visibility{visible: true, keyOnly: !ok}
-					return err
+					var ok []bool
+					if err := row.Scan(&ok); err != nil {
+						return err
+					}
+					for i, k := range keys {
+						vis[k] = visibility{visible: true, keyOnly: i >= len(ok) || !ok[i]}
+					}
+					return nil
 				})
-			continue
+		} else {
+			// Every identity in one statement: the function switches role
+			// and claims for each and reads the row by key.
+			batch.Queue(`select realtime.visible_to($1::regclass, $2::json, $3::text[], $4::json)`, table, string(rec), visibilityKeys(ch), string(idents)).
+				QueryRow(func(row pgx.Row) error {
+					var ok []bool
+					if err := row.Scan(&ok); err != nil {
+						return err
+					}
+					for i, k := range keys {
+						vis[k] = visibility{visible: i < len(ok) && ok[i]}
+					}
+					return nil
+				})
 		}
-		batch.Queue(visibleSQL(table, ch.KeyColumns, ch.Columns), string(rec)).
-			QueryRow(func(row pgx.Row) error {
-				var ok bool
-				err := row.Scan(&ok)
-				vis[key] = visibility{visible: ok}
-				return err
-			})
+	}
+	if batch.Len() == 1 {
+		return vis, pass, 0, nil
 	}
 	batch.Queue(`rollback`)
 
 	conn, err := h.opts.DB.API.Acquire(ctx)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, 0, err
 	}
 	defer conn.Release()
 	if err := conn.SendBatch(ctx, batch).Close(); err != nil {
 		// The connection may be mid-transaction; make it unusable rather
 		// than return it to the pool in that state.
 		_ = conn.Conn().Close(context.WithoutCancel(ctx))
-		return nil, nil, err
+		return nil, nil, 1, err
 	}
-	return vis, pass, nil
+	return vis, pass, 1, nil
 }
 
-// visibleSQL asks whether the changed row is visible to the current role:
-// the table is read by key, so its row level security policies decide.
-// Without a key every column is compared.
-func visibleSQL(table string, keys []string, columns []ColumnInfo) string {
-	if len(keys) == 0 {
-		for _, c := range columns {
-			keys = append(keys, c.Name)
-		}
+// visibilityKeys are the columns that find the changed row: the replica
+// identity's (usually the primary key), or every column without one.
+func visibilityKeys(ch *Change) []string {
+	if len(ch.KeyColumns) > 0 {
+		return ch.KeyColumns
 	}
-	conds := make([]string, len(keys))
-	for i, k := range keys {
-		id := pgx.Identifier{k}.Sanitize()
-		conds[i] = "t." + id + " is not distinct from r." + id
+	keys := make([]string, len(ch.Columns))
+	for i, c := range ch.Columns {
+		keys[i] = c.Name
 	}
-	return `select exists (select 1 from ` + table + ` t, json_populate_record(null::` + table + `, $1::json) r where ` +
-		strings.Join(conds, " and ") + `)`
+	return keys
 }

@@ -14,6 +14,8 @@ type hubMetrics struct {
 	delivery    prometheus.Histogram
 	fanout      prometheus.Histogram
 	dropped     prometheus.Counter
+	changes     prometheus.Counter
+	batches     prometheus.Counter
 }
 
 // deliveryBuckets span 1 ms to 10 s: commit-to-send latency.
@@ -35,7 +37,11 @@ func (s *Service) RegisterMetrics(reg prometheus.Registerer) error {
 		dropped: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "fluxbase", Subsystem: "realtime",
 			Name: "bus_dropped_total", Help: "Messages for other instances dropped because the database could not take them."}),
 	}
-	collectors := []prometheus.Collector{m.messagesIn, m.messagesOut, m.delivery, m.fanout, m.dropped,
+	m.changes = prometheus.NewCounter(prometheus.CounterOpts{Namespace: "fluxbase", Subsystem: "realtime",
+		Name: "changes_total", Help: "Database changes that had at least one subscriber."})
+	m.batches = prometheus.NewCounter(prometheus.CounterOpts{Namespace: "fluxbase", Subsystem: "realtime",
+		Name: "visibility_round_trips_total", Help: "Database round trips made to check filters and row level security for changes."})
+	collectors := []prometheus.Collector{m.messagesIn, m.messagesOut, m.delivery, m.fanout, m.dropped, m.changes, m.batches,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "fluxbase", Subsystem: "realtime",
 			Name: "connections", Help: "Open realtime WebSocket connections."}, func() float64 { return float64(h.connCount()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "fluxbase", Subsystem: "realtime",
@@ -80,6 +86,13 @@ func (m *hubMetrics) observeDelivery(commit time.Time) {
 func (m *hubMetrics) observeFanout(start time.Time) {
 	if m != nil {
 		m.fanout.Observe(time.Since(start).Seconds())
+	}
+}
+
+func (m *hubMetrics) change(roundTrips int) {
+	if m != nil {
+		m.changes.Inc()
+		m.batches.Add(float64(roundTrips))
 	}
 }
 

@@ -107,39 +107,25 @@ func (h *Hub) NativeHandler(opts ProtocolOptions) http.Handler {
 			}
 			ident = id
 		}
-		ip := httpx.ClientIP(r)
-		release, lerr := opts.Limits.acquire(ip, ident.Subject)
-		if lerr != nil {
-			httpx.WriteError(w, r, lerr)
+		ws, release, ok := accept(w, r, opts, ident.Subject)
+		if !ok {
 			return
 		}
-		defer release()
-		rc := http.NewResponseController(w)
-		_ = rc.SetReadDeadline(time.Time{})
-		_ = rc.SetWriteDeadline(time.Time{})
-		ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: opts.OriginPatterns, CompressionMode: websocket.CompressionDisabled})
-		if err != nil {
-			return
-		}
-		ws.SetReadLimit(opts.MaxMessageBytes)
-		ctx := r.Context()
 		if token == "" {
 			// The first message must authenticate.
-			id, err := nativeFirstAuth(ctx, ws, opts.Identity)
+			id, err := nativeFirstAuth(r.Context(), ws, opts.Identity)
 			if err != nil {
 				_ = ws.Close(websocket.StatusPolicyViolation, err.Error())
+				release()
 				return
 			}
 			ident = id
 		}
-		c := h.NewConn(ip, ident)
-		h.Register(c)
-		defer h.Unregister(c)
-		s := &phxSession{hub: h, conn: c, ws: ws, codec: nativeCodec{}, opts: opts}
+		c := h.NewConn(httpx.ClientIP(r), ident)
 		if token == "" {
 			c.send(Message{Event: "phx_reply", Ref: "auth", Payload: json.RawMessage(`{"status":"ok","response":{}}`)})
 		}
-		s.run(ctx)
+		h.serve(&phxSession{hub: h, conn: c, ws: ws, codec: nativeCodec{}, opts: opts}, release)
 	})
 }
 

@@ -147,6 +147,7 @@ func TestSlowClientIsDisconnected(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ws.CloseNow()
+	ws.SetReadLimit(1 << 20)
 	if err := ws.Write(ctx, websocket.MessageText, []byte(`{"type":"subscribe","id":"1","channel":"firehose"}`)); err != nil {
 		t.Fatal(err)
 	}

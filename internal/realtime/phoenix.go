@@ -78,14 +78,43 @@ func phxTopic(t string) string {
 }
 
 func (phxV1) encode(m Message) (websocket.MessageType, []byte, error) {
-	m.Topic = phxTopic(m.Topic)
 	payload := m.Payload
 	if m.Broadcast != nil {
 		payload = broadcastPayload(m.Broadcast)
 	}
-	b, err := json.Marshal(map[string]any{"topic": m.Topic, "event": m.Event, "payload": payload,
-		"ref": nullable(m.Ref), "join_ref": nullable(m.JoinRef)})
-	return websocket.MessageText, b, err
+	// Built by hand: the payload is already JSON, and json.Marshal would
+	// scan it again for every subscriber of a change.
+	b := make([]byte, 0, len(payload)+len(m.Topic)+len(m.Event)+64)
+	b = append(b, `{"topic":`...)
+	b = appendJSONString(b, phxTopic(m.Topic))
+	b = append(b, `,"event":`...)
+	b = appendJSONString(b, m.Event)
+	b = append(b, `,"payload":`...)
+	b = appendRaw(b, payload)
+	b = append(b, `,"ref":`...)
+	b = appendNullable(b, m.Ref)
+	b = append(b, `,"join_ref":`...)
+	b = appendNullable(b, m.JoinRef)
+	return websocket.MessageText, append(b, '}'), nil
+}
+
+func appendJSONString(b []byte, s string) []byte {
+	q, _ := json.Marshal(s)
+	return append(b, q...)
+}
+
+func appendNullable(b []byte, s string) []byte {
+	if s == "" {
+		return append(b, "null"...)
+	}
+	return appendJSONString(b, s)
+}
+
+func appendRaw(b []byte, raw json.RawMessage) []byte {
+	if len(raw) == 0 {
+		return append(b, "null"...)
+	}
+	return append(b, raw...)
 }
 
 func deref(s *string) string {
@@ -169,12 +198,21 @@ func decodeBinaryPush(b []byte) (phxFrame, error) {
 }
 
 func (phxV2) encode(m Message) (websocket.MessageType, []byte, error) {
-	m.Topic = phxTopic(m.Topic)
 	if m.Broadcast != nil {
-		return websocket.MessageBinary, encodeBinaryBroadcast(m.Topic, m.Broadcast), nil
+		return websocket.MessageBinary, encodeBinaryBroadcast(phxTopic(m.Topic), m.Broadcast), nil
 	}
-	b, err := json.Marshal([]any{nullable(m.JoinRef), nullable(m.Ref), m.Topic, m.Event, m.Payload})
-	return websocket.MessageText, b, err
+	b := make([]byte, 0, len(m.Payload)+len(m.Topic)+len(m.Event)+32)
+	b = append(b, '[')
+	b = appendNullable(b, m.JoinRef)
+	b = append(b, ',')
+	b = appendNullable(b, m.Ref)
+	b = append(b, ',')
+	b = appendJSONString(b, phxTopic(m.Topic))
+	b = append(b, ',')
+	b = appendJSONString(b, m.Event)
+	b = append(b, ',')
+	b = appendRaw(b, m.Payload)
+	return websocket.MessageText, append(b, ']'), nil
 }
 
 // encodeBinaryBroadcast writes a userBroadcast: kind, topic, event and
@@ -231,29 +269,49 @@ func (h *Hub) PhoenixHandler(opts ProtocolOptions) http.Handler {
 			httpx.WriteError(w, r, err)
 			return
 		}
-		ip := httpx.ClientIP(r)
-		release, lerr := opts.Limits.acquire(ip, ident.Subject)
-		if lerr != nil {
-			httpx.WriteError(w, r, lerr)
+		ws, release, ok := accept(w, r, opts, ident.Subject)
+		if !ok {
 			return
 		}
-		defer release()
-		// The server's read and write timeouts are for plain requests; a
-		// WebSocket lives as long as its heartbeats say.
-		rc := http.NewResponseController(w)
-		_ = rc.SetReadDeadline(time.Time{})
-		_ = rc.SetWriteDeadline(time.Time{})
-		ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: opts.OriginPatterns, CompressionMode: websocket.CompressionDisabled})
-		if err != nil {
-			return
-		}
-		ws.SetReadLimit(opts.MaxMessageBytes)
-		c := h.NewConn(ip, ident)
-		h.Register(c)
-		defer h.Unregister(c)
-		s := &phxSession{hub: h, conn: c, ws: ws, codec: codec, opts: opts}
-		s.run(r.Context())
+		c := h.NewConn(httpx.ClientIP(r), ident)
+		h.serve(&phxSession{hub: h, conn: c, ws: ws, codec: codec, opts: opts}, release)
 	})
+}
+
+// accept checks the connection limits and upgrades to a WebSocket. The
+// caller owns release once ok.
+func accept(w http.ResponseWriter, r *http.Request, opts ProtocolOptions, user string) (*websocket.Conn, func(), bool) {
+	release, err := opts.Limits.acquire(httpx.ClientIP(r), user)
+	if err != nil {
+		httpx.WriteError(w, r, err)
+		return nil, nil, false
+	}
+	// The server's read and write timeouts are for plain requests; a
+	// WebSocket lives as long as its heartbeats say.
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Time{})
+	_ = rc.SetWriteDeadline(time.Time{})
+	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: opts.OriginPatterns, CompressionMode: websocket.CompressionDisabled})
+	if err != nil {
+		release()
+		return nil, nil, false
+	}
+	ws.SetReadLimit(opts.MaxMessageBytes)
+	return ws, release, true
+}
+
+// serve runs a session on its own goroutine and lets the HTTP handler
+// return: the handler's goroutine carries the whole middleware stack and
+// net/http's per-request state, which an upgraded connection no longer
+// needs, and a fresh goroutine starts with a small stack. Hijacked
+// connections are closed at shutdown by Hub.CloseAll.
+func (h *Hub) serve(s *phxSession, release func()) {
+	h.Register(s.conn)
+	go func() {
+		defer release()
+		defer h.Unregister(s.conn)
+		s.run(context.Background())
+	}()
 }
 
 func firstNonEmpty(s ...string) string {

@@ -87,7 +87,7 @@ language sql
 stable
 as $$ select nullif(current_setting('realtime.topic', true), '') $$;
 
-grant usage on schema realtime to anon, authenticated, service_role;
+grant usage on schema realtime to anon, authenticated, service_role, authenticator;
 grant select, insert on realtime.messages to anon, authenticated, service_role;
 grant execute on function realtime.topic() to anon, authenticated, service_role;
 
@@ -116,3 +116,39 @@ create table if not exists realtime.bus (
   created_at timestamptz not null default now()
 );
 create index if not exists bus_created_at on realtime.bus (created_at);
+
+-- visible_to answers, for each identity ({"role": ..., "claims": {...}}),
+-- whether the row of tbl whose key columns match rec is visible to it:
+-- the table is read under that identity's role and claims, so its row
+-- level security policies decide. Fluxbase calls it once per change for
+-- every distinct subscriber identity, in a read-only transaction it rolls
+-- back. A role that may not read the table sees nothing.
+create or replace function realtime.visible_to(tbl regclass, rec json, keys text[], identities json)
+returns boolean[]
+language plpgsql
+set search_path = pg_catalog
+as $$
+declare
+  cond text;
+  probe text;
+  ident json;
+  ok boolean;
+  result boolean[] := '{}';
+begin
+  select string_agg(format('t.%1$I is not distinct from r.%1$I', k), ' and ') into cond from unnest(keys) k;
+  probe := format('select exists (select 1 from %s t, json_populate_record(null::%s, $1) r where %s)', tbl, tbl, cond);
+  for ident in select value from json_array_elements(identities) loop
+    begin
+      perform set_config('role', ident->>'role', true);
+      perform set_config('request.jwt.claims', ident->>'claims', true);
+      execute probe into ok using rec;
+    exception when others then
+      ok := false;
+    end;
+    result := result || coalesce(ok, false);
+  end loop;
+  return result;
+end
+$$;
+revoke all on function realtime.visible_to(regclass, json, text[], json) from public;
+grant execute on function realtime.visible_to(regclass, json, text[], json) to authenticator;

@@ -1,0 +1,593 @@
+// Command realtime is Fluxbase's realtime load benchmark. It starts the
+// fluxbase binary as its own process (with its embedded PostgreSQL) and
+// acts as the load generator from this separate process:
+//
+//   - fan-out: N WebSocket connections subscribed to one table, one insert
+//     per second; delivery latency from commit to client receive, and the
+//     server's memory per connection;
+//   - RLS: the same with row level security on and connections belonging
+//     to distinct users; latency and database round trips per change;
+//   - broadcast: clients on several channels sending as fast as they are
+//     delivered; messages delivered per second.
+//
+// The baseline, measured in the same run, is PostgreSQL's own notification
+// path: a NOTIFY sent in the inserting transaction, received by one LISTEN
+// connection. Run it with `make bench-realtime`.
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/jackc/pgx/v5"
+)
+
+func main() {
+	binary := flag.String("binary", "bin/fluxbase", "the fluxbase binary to measure")
+	conns := flag.Int("conns", 10000, "connections for the fan-out case")
+	rlsConns := flag.Int("rls-conns", 1000, "connections for the RLS case")
+	users := flag.Int("users", 100, "distinct users in the RLS case")
+	inserts := flag.Int("inserts", 20, "inserts (one per second) per latency case")
+	bcClients := flag.Int("broadcast-clients", 1000, "clients in the broadcast case")
+	channels := flag.Int("channels", 10, "channels in the broadcast case")
+	bcDuration := flag.Duration("broadcast-duration", 10*time.Second, "how long the broadcast case runs")
+	flag.Parse()
+	if err := run(*binary, *conns, *rlsConns, *users, *inserts, *bcClients, *channels, *bcDuration); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+type server struct {
+	cmd     *exec.Cmd
+	url     string
+	dataDir string
+	secret  string
+	anon    string
+	service string
+	db      *pgx.Conn
+}
+
+func run(binary string, conns, rlsConns, users, inserts, bcClients, channels int, bcDuration time.Duration) error {
+	ctx := context.Background()
+	s, err := startServer(ctx, binary)
+	if err != nil {
+		return err
+	}
+	defer s.stop()
+	fmt.Printf("Fluxbase %s, pid %d, GOMAXPROCS of this generator %s\n\n", s.url, s.cmd.Process.Pid, os.Getenv("GOMAXPROCS"))
+
+	if _, err := s.db.Exec(ctx, `
+		create table public.ticks (id bigserial primary key, room int not null, note text);
+		grant select on public.ticks to anon, authenticated;
+		create table public.secret_ticks (id bigserial primary key, room int not null, note text);
+		alter table public.secret_ticks enable row level security;
+		create policy members on public.secret_ticks for select to authenticated using (room = 1 and auth.uid() is not null);
+		grant select on public.secret_ticks to authenticated;
+		select realtime.enable_realtime('public.ticks');
+		select realtime.enable_realtime('public.secret_ticks');`); err != nil {
+		return err
+	}
+
+	base, err := baseline(ctx, s, inserts)
+	if err != nil {
+		return fmt.Errorf("baseline: %w", err)
+	}
+	fmt.Printf("baseline  NOTIFY in the inserting transaction → one LISTEN connection: %s\n\n", base)
+
+	// Fan-out.
+	rss0 := rssKB(s.cmd.Process.Pid)
+	clients, err := connectAll(ctx, s, conns, func(i int) (string, map[string]any) {
+		return s.anon, map[string]any{"postgres_changes": []map[string]any{{"event": "INSERT", "schema": "public", "table": "ticks"}}}
+	})
+	if err != nil {
+		return err
+	}
+	time.Sleep(2 * time.Second) // let the server settle before reading its memory
+	rss1 := rssKB(s.cmd.Process.Pid)
+	lat, missing := measureChanges(ctx, s, clients, "ticks", inserts)
+	fmt.Printf("fan-out   %d connections, %d inserts at 1/s: commit→client %s; missing deliveries %d\n", conns, inserts, lat, missing)
+	fmt.Printf("          server RSS %d MB → %d MB: %.1f KB per connection\n", rss0/1024, rss1/1024, float64(rss1-rss0)/float64(conns))
+	fmt.Printf("          p99 ratio to baseline: %.1f×\n\n", lat.p(99)/max(base.p(99), 0.001))
+	closeAll(clients)
+	time.Sleep(2 * time.Second)
+
+	// RLS: connections of distinct users.
+	trips0, changes0 := realtimeCounters(s)
+	// One token per user, shared by that user's connections (as tabs of
+	// one signed-in browser share a session).
+	tokens := make([]string, users)
+	for u := range tokens {
+		tokens[u] = s.token(fmt.Sprintf("00000000-0000-0000-0000-%012d", u))
+	}
+	clients, err = connectAll(ctx, s, rlsConns, func(i int) (string, map[string]any) {
+		return tokens[i%users],
+			map[string]any{"postgres_changes": []map[string]any{{"event": "INSERT", "schema": "public", "table": "secret_ticks"}}}
+	})
+	if err != nil {
+		return err
+	}
+	lat, missing = measureChanges(ctx, s, clients, "secret_ticks", inserts)
+	trips1, changes1 := realtimeCounters(s)
+	fmt.Printf("rls       %d connections of %d users, %d inserts at 1/s: commit→client %s; missing deliveries %d\n", rlsConns, users, inserts, lat, missing)
+	fmt.Printf("          database round trips per change: %.2f (%d changes)\n", (trips1-trips0)/max(changes1-changes0, 1), int(changes1-changes0))
+	fmt.Printf("          p99 ratio to baseline: %.1f×\n\n", lat.p(99)/max(base.p(99), 0.001))
+	closeAll(clients)
+	time.Sleep(2 * time.Second)
+
+	// Broadcast.
+	rate, sent := measureBroadcast(ctx, s, bcClients, channels, bcDuration)
+	fmt.Printf("broadcast %d clients on %d channels for %s: %d sent, %.0f messages delivered per second\n", bcClients, channels, bcDuration, sent, rate)
+	return nil
+}
+
+func startServer(ctx context.Context, binary string) (*server, error) {
+	tmp, err := os.MkdirTemp("", "fluxbase-bench-")
+	if err != nil {
+		return nil, err
+	}
+	// The embedded PostgreSQL runs as the postgres user when this runs as
+	// root: it must reach the data directory.
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return nil, err
+	}
+	secret := randomHex(32)
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	dataDir := filepath.Join(tmp, "data")
+	cmd := exec.Command(binary, "serve", "--http", addr, "--data-dir", dataDir)
+	cmd.Env = append(os.Environ(), "FLUXBASE_AUTH_JWT_ALGORITHM=HS256", "FLUXBASE_AUTH_JWT_SECRET="+secret,
+		"FLUXBASE_LOG_LEVEL=warn", "FLUXBASE_REALTIME_MAX_CONNECTIONS=0", "FLUXBASE_REALTIME_MAX_CONNECTIONS_PER_USER=0")
+	logFile, err := os.Create(filepath.Join(tmp, "fluxbase.log"))
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	s := &server{cmd: cmd, url: "http://" + addr, dataDir: dataDir, secret: secret}
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		res, err := http.Get(s.url + "/ready")
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == 200 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			s.stop()
+			return nil, fmt.Errorf("fluxbase did not become ready")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	out, err := exec.Command(binary, "keys", "--data-dir", dataDir).Output()
+	if err != nil {
+		s.stop()
+		return nil, fmt.Errorf("fluxbase keys: %w", err)
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		if v, ok := strings.CutPrefix(line, "FLUXBASE_ANON_KEY="); ok {
+			s.anon = v
+		}
+		if v, ok := strings.CutPrefix(line, "FLUXBASE_SERVICE_ROLE_KEY="); ok {
+			s.service = v
+		}
+	}
+	if s.db, err = pgx.Connect(ctx, embeddedURL(dataDir)); err != nil {
+		s.stop()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *server) stop() {
+	if s.db != nil {
+		_ = s.db.Close(context.Background())
+	}
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { _ = s.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(60 * time.Second):
+		_ = s.cmd.Process.Kill()
+	}
+	_ = os.RemoveAll(filepath.Dir(s.dataDir))
+}
+
+func (s *server) token(sub string) string {
+	tok, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
+		"sub": sub, "role": "authenticated", "exp": time.Now().Add(time.Hour).Unix(),
+	}).SignedString([]byte(s.secret))
+	return tok
+}
+
+// embeddedURL is the superuser URL of the embedded server: the password
+// Fluxbase generated and the port in postmaster.pid.
+func embeddedURL(dataDir string) string {
+	pw, _ := os.ReadFile(filepath.Join(dataDir, "pg.password"))
+	pid, _ := os.ReadFile(filepath.Join(dataDir, "pg", "postmaster.pid"))
+	lines := strings.Split(string(pid), "\n")
+	port := ""
+	if len(lines) > 3 {
+		port = strings.TrimSpace(lines[3])
+	}
+	u := url.URL{Scheme: "postgres", User: url.UserPassword("postgres", strings.TrimSpace(string(pw))),
+		Host: "127.0.0.1:" + port, Path: "/fluxbase"}
+	return u.String()
+}
+
+// client is one benchmark WebSocket connection.
+type client struct {
+	ws       *websocket.Conn
+	received chan frame
+}
+
+type frame struct {
+	at      time.Time
+	event   string
+	payload json.RawMessage
+}
+
+func connectAll(ctx context.Context, s *server, n int, join func(i int) (token string, config map[string]any)) ([]*client, error) {
+	clients := make([]*client, n)
+	errs := make(chan error, n)
+	sem := make(chan struct{}, 64) // connections opened at once
+	var wg sync.WaitGroup
+	start := time.Now()
+	for i := range n {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			token, cfg := join(i)
+			c, err := dial(ctx, s, "realtime:bench", token, cfg)
+			if err != nil {
+				errs <- err
+				return
+			}
+			clients[i] = c
+		})
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		closeAll(clients)
+		return nil, err
+	}
+	fmt.Printf("          %d connections joined in %s\n", n, time.Since(start).Round(time.Millisecond))
+	return clients, nil
+}
+
+func dial(ctx context.Context, s *server, topic, token string, cfg map[string]any) (*client, error) {
+	dctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	ws, _, err := websocket.Dial(dctx, strings.Replace(s.url, "http://", "ws://", 1)+"/realtime/v1/websocket?vsn=1.0.0&apikey="+s.anon, nil)
+	if err != nil {
+		return nil, err
+	}
+	ws.SetReadLimit(1 << 20)
+	payload := map[string]any{"config": cfg}
+	if token != s.anon {
+		payload["access_token"] = token
+	}
+	b, _ := json.Marshal(map[string]any{"topic": topic, "event": "phx_join", "ref": "1", "join_ref": "1", "payload": payload})
+	if err := ws.Write(dctx, websocket.MessageText, b); err != nil {
+		return nil, err
+	}
+	for {
+		_, data, err := ws.Read(dctx)
+		if err != nil {
+			return nil, err
+		}
+		var f struct {
+			Event   string          `json:"event"`
+			Payload json.RawMessage `json:"payload"`
+		}
+		_ = json.Unmarshal(data, &f)
+		if f.Event == "phx_reply" {
+			if !strings.Contains(string(f.Payload), `"status":"ok"`) {
+				return nil, fmt.Errorf("join refused: %s", f.Payload)
+			}
+			break
+		}
+	}
+	c := &client{ws: ws, received: make(chan frame, 1024)}
+	go func() {
+		defer close(c.received)
+		for {
+			_, data, err := ws.Read(context.Background())
+			at := time.Now()
+			if err != nil {
+				return
+			}
+			// The generator shares the machine's two cores with the server:
+			// it looks for the fields it needs instead of decoding frames.
+			select {
+			case c.received <- frame{at: at, event: eventOf(data), payload: data}:
+			default: // the benchmark fell behind; the frame is not counted
+			}
+		}
+	}()
+	return c, nil
+}
+
+func closeAll(clients []*client) {
+	for _, c := range clients {
+		if c != nil {
+			_ = c.ws.CloseNow()
+		}
+	}
+}
+
+// latencies in milliseconds.
+type latencies []float64
+
+func (l latencies) p(q float64) float64 {
+	if len(l) == 0 {
+		return 0
+	}
+	s := slices.Clone(l)
+	slices.Sort(s)
+	i := int(float64(len(s)-1) * q / 100)
+	return s[i]
+}
+
+func (l latencies) String() string {
+	return fmt.Sprintf("p50 %.1f ms, p95 %.1f ms, p99 %.1f ms (%d samples)", l.p(50), l.p(95), l.p(99), len(l))
+}
+
+// measureChanges inserts one row per second and collects, from every
+// client, the time from the row's commit to its arrival.
+func measureChanges(ctx context.Context, s *server, clients []*client, table string, inserts int) (latencies, int) {
+	var mu sync.Mutex
+	var lat latencies
+	var got atomic.Int64
+	perClient := make([]int, len(clients))
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for ci, c := range clients {
+		wg.Go(func() {
+			for {
+				select {
+				case f, ok := <-c.received:
+					if !ok {
+						return
+					}
+					if f.event != "postgres_changes" {
+						continue
+					}
+					if commit, ok := commitTimestamp(f.payload); ok {
+						d := float64(f.at.Sub(commit).Microseconds()) / 1000
+						mu.Lock()
+						lat = append(lat, d)
+						perClient[ci]++
+						mu.Unlock()
+						got.Add(1)
+					}
+				case <-stop:
+					return
+				}
+			}
+		})
+	}
+	for range inserts {
+		_, _ = s.db.Exec(ctx, `insert into public.`+table+` (room, note) values (1, 'tick')`)
+		time.Sleep(time.Second)
+	}
+	time.Sleep(2 * time.Second)
+	close(stop)
+	wg.Wait()
+	short := 0
+	for _, n := range perClient {
+		if n < inserts {
+			short++
+		}
+	}
+	if short > 0 {
+		fmt.Printf("          %d of %d clients missed at least one change\n", short, len(clients))
+	}
+	return lat, len(clients)*inserts - int(got.Load())
+}
+
+// baseline measures PostgreSQL's own path: NOTIFY in the inserting
+// transaction, received by a LISTEN connection, commit to receive.
+func baseline(ctx context.Context, s *server, inserts int) (latencies, error) {
+	listener, err := pgx.Connect(ctx, embeddedURL(s.dataDir))
+	if err != nil {
+		return nil, err
+	}
+	defer listener.Close(ctx)
+	if _, err := listener.Exec(ctx, `listen bench_baseline`); err != nil {
+		return nil, err
+	}
+	var lat latencies
+	for range inserts {
+		tx, err := s.db.Begin(ctx)
+		if err != nil {
+			return nil, err
+		}
+		_, _ = tx.Exec(ctx, `insert into public.ticks (room, note) values (0, 'baseline')`)
+		// The payload is the time just before the commit, the same point
+		// a change's commit timestamp marks.
+		_, _ = tx.Exec(ctx, `select pg_notify('bench_baseline', (extract(epoch from clock_timestamp()) * 1000000)::bigint::text)`)
+		if err := tx.Commit(ctx); err != nil {
+			return nil, err
+		}
+		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		n, err := listener.WaitForNotification(wctx)
+		cancel()
+		if err != nil {
+			return nil, err
+		}
+		at := time.Now()
+		us, _ := strconv.ParseInt(n.Payload, 10, 64)
+		lat = append(lat, float64(at.Sub(time.UnixMicro(us)).Microseconds())/1000)
+		time.Sleep(100 * time.Millisecond)
+	}
+	return lat, nil
+}
+
+// measureBroadcast has every client join one of the channels, then one
+// sender per channel sends in a loop; it counts deliveries.
+func measureBroadcast(ctx context.Context, s *server, n, channels int, d time.Duration) (float64, int64) {
+	clients := make([]*client, n)
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 64)
+	for i := range n {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			c, err := dial(ctx, s, fmt.Sprintf("realtime:room-%d", i%channels), s.anon, map[string]any{})
+			if err == nil {
+				clients[i] = c
+			}
+		})
+	}
+	wg.Wait()
+	defer closeAll(clients)
+	var delivered, sent atomic.Int64
+	stop := make(chan struct{})
+	var readers sync.WaitGroup
+	for _, c := range clients {
+		if c == nil {
+			continue
+		}
+		readers.Go(func() {
+			for {
+				select {
+				case f, ok := <-c.received:
+					if !ok {
+						return
+					}
+					if f.event == "broadcast" {
+						delivered.Add(1)
+					}
+				case <-stop:
+					return
+				}
+			}
+		})
+	}
+	start := time.Now()
+	var senders sync.WaitGroup
+	for ch := range channels {
+		sender := clients[ch]
+		if sender == nil {
+			continue
+		}
+		senders.Go(func() {
+			msg, _ := json.Marshal(map[string]any{"topic": fmt.Sprintf("realtime:room-%d", ch), "event": "broadcast", "ref": nil,
+				"payload": map[string]any{"type": "broadcast", "event": "m", "payload": map[string]int{"n": 1}}})
+			// Paced below the per-connection message limit.
+			tick := time.NewTicker(12 * time.Millisecond)
+			defer tick.Stop()
+			for time.Since(start) < d {
+				<-tick.C
+				if sender.ws.Write(ctx, websocket.MessageText, msg) != nil {
+					return
+				}
+				sent.Add(1)
+			}
+		})
+	}
+	senders.Wait()
+	time.Sleep(time.Second)
+	close(stop)
+	readers.Wait()
+	return float64(delivered.Load()) / time.Since(start).Seconds(), sent.Load()
+}
+
+// realtimeCounters reads the round-trip and change counters from /metrics.
+func realtimeCounters(s *server) (trips, changes float64) {
+	res, err := http.Get(s.url + "/metrics")
+	if err != nil {
+		return 0, 0
+	}
+	defer res.Body.Close()
+	sc := bufio.NewScanner(res.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		if v, ok := strings.CutPrefix(line, "fluxbase_realtime_visibility_round_trips_total "); ok {
+			trips, _ = strconv.ParseFloat(v, 64)
+		}
+		if v, ok := strings.CutPrefix(line, "fluxbase_realtime_changes_total "); ok {
+			changes, _ = strconv.ParseFloat(v, 64)
+		}
+	}
+	return trips, changes
+}
+
+// eventOf finds a vsn 1.0.0 frame's event.
+func eventOf(frame []byte) string {
+	_, rest, ok := strings.Cut(string(frame), `"event":"`)
+	if !ok {
+		return ""
+	}
+	ev, _, _ := strings.Cut(rest, `"`)
+	return ev
+}
+
+// commitTimestamp finds a change's commit_timestamp.
+func commitTimestamp(frame []byte) (time.Time, bool) {
+	_, rest, ok := strings.Cut(string(frame), `"commit_timestamp":"`)
+	if !ok {
+		return time.Time{}, false
+	}
+	ts, _, _ := strings.Cut(rest, `"`)
+	t, err := time.Parse(time.RFC3339Nano, ts)
+	return t, err == nil
+}
+
+// rssKB is a process's resident memory.
+func rssKB(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			n, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return n
+		}
+	}
+	return 0
+}
+
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
