@@ -37,7 +37,7 @@ func defaultRealtime() RealtimeConfig {
 		MaxConnectionsPerUser: 100,
 		MaxMessageBytes:       1 << 20,
 		MessagesPerSecond:     100,
-		HeartbeatTimeout:      60 * time.Second,
+		HeartbeatTimeout:      30 * time.Second,
 		QueueSize:             1024,
 	}
 }

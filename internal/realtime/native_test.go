@@ -57,20 +57,25 @@ func (c *nativeClient) send(m map[string]any) {
 }
 
 // expect returns the next message of type typ, skipping others.
-func (c *nativeClient) expect(typ string) map[string]json.RawMessage {
+func (c *nativeClient) expect(typ string) map[string]json.RawMessage { return c.expectAny(typ) }
+
+// expectAny returns the next message of one of types, skipping others.
+func (c *nativeClient) expectAny(types ...string) map[string]json.RawMessage {
 	c.t.Helper()
 	deadline := time.After(10 * time.Second)
 	for {
 		select {
 		case m, ok := <-c.in:
 			if !ok {
-				c.t.Fatalf("connection closed waiting for %s", typ)
+				c.t.Fatalf("connection closed waiting for %v", types)
 			}
-			if string(m["type"]) == `"`+typ+`"` {
-				return m
+			for _, typ := range types {
+				if string(m["type"]) == `"`+typ+`"` {
+					return m
+				}
 			}
 		case <-deadline:
-			c.t.Fatalf("no %s message", typ)
+			c.t.Fatalf("no %v message", types)
 		}
 	}
 }

@@ -416,7 +416,9 @@ func (s *phxSession) handle(ctx context.Context, f phxFrame) {
 			AccessToken string `json:"access_token"`
 		}
 		_ = json.Unmarshal(f.Payload, &p)
-		s.accessToken(ctx, f, p.AccessToken)
+		if s.accessToken(ctx, f, p.AccessToken) {
+			s.conn.send(reply(f, "ok", map[string]any{}))
+		}
 	case f.Event == "broadcast":
 		s.broadcast(f)
 	case f.Event == "presence":

@@ -226,65 +226,167 @@ func change(t *testing.T, f frame) changePayload {
 	return c
 }
 
-func TestPhoenixPostgresChangesWithRLSAndFilters(t *testing.T) {
+// changeClient is what the database change tests need of a protocol.
+type changeClient interface {
+	// subscribe joins channel as the user of token ("" keeps the key the
+	// connection was opened with) with postgres_changes bindings.
+	subscribe(channel, token string, changes ...map[string]any) (ok bool, response string)
+	nextChange(within time.Duration) changePayload
+	noChange(d time.Duration)
+}
+
+type phxChanges struct {
+	t *testing.T
+	p *phx
+}
+
+func (c phxChanges) subscribe(channel, token string, changes ...map[string]any) (bool, string) {
+	st, resp := status(c.t, c.p.joinChanges("realtime:"+channel, token, changes...))
+	return st == "ok", string(resp)
+}
+
+func (c phxChanges) nextChange(within time.Duration) changePayload {
+	return change(c.t, c.p.next("postgres_changes", within))
+}
+
+func (c phxChanges) noChange(d time.Duration) { c.p.none("postgres_changes", d) }
+
+type nativeChanges struct {
+	t *testing.T
+	c *nativeClient
+}
+
+func (n nativeChanges) subscribe(channel, token string, changes ...map[string]any) (bool, string) {
+	if token != "" {
+		n.c.send(map[string]any{"type": "access_token", "id": "token", "token": token})
+		n.c.expect("ack")
+	}
+	n.c.send(map[string]any{"type": "subscribe", "id": "sub", "channel": channel, "config": map[string]any{"postgres_changes": changes}})
+	m := n.c.expectAny("ack", "error")
+	return string(m["type"]) == `"ack"`, string(m["response"]) + string(m["message"])
+}
+
+func (n nativeChanges) nextChange(within time.Duration) changePayload {
+	var c changePayload
+	if err := json.Unmarshal(n.c.expect("postgres_changes")["payload"], &c); err != nil {
+		n.t.Fatal(err)
+	}
+	return c
+}
+
+func (n nativeChanges) noChange(d time.Duration) {
+	time.Sleep(d)
+	for {
+		select {
+		case m := <-n.c.in:
+			if string(m["type"]) == `"postgres_changes"` {
+				n.t.Fatalf("unexpected change %s", m["payload"])
+			}
+		default:
+			return
+		}
+	}
+}
+
+// protocols opens a change client on each protocol.
+var protocols = map[string]func(t *testing.T, s *rtServer, key string) changeClient{
+	"phoenix": func(t *testing.T, s *rtServer, key string) changeClient { return phxChanges{t, dial(t, s, key)} },
+	"native": func(t *testing.T, s *rtServer, key string) changeClient {
+		return nativeChanges{t, dialNative(t, s, "?apikey="+key)}
+	},
+}
+
+func TestPostgresChanges(t *testing.T) {
+	for name, open := range protocols {
+		t.Run(name, func(t *testing.T) { testPostgresChanges(t, open) })
+	}
+}
+
+// testPostgresChanges covers every event type, filters, row level
+// security for two users, anon and service_role (including a row that
+// becomes invisible), a 1 MB row and the order of a transaction's changes.
+func testPostgresChanges(t *testing.T, open func(t *testing.T, s *rtServer, key string) changeClient) {
 	s := newRTServer(t)
 	alice, bob := "11111111-1111-1111-1111-111111111111", "22222222-2222-2222-2222-222222222222"
+	s.exec(t, `alter table public.messages add column doc jsonb`)
 
-	a := dial(t, s, s.AnonKey)
-	reply := a.joinChanges("realtime:a", s.token(t, alice), map[string]any{"event": "*", "schema": "public", "table": "messages", "filter": "room=eq.1"})
-	st, resp := status(t, reply)
-	if st != "ok" || !strings.Contains(string(resp), `"table":"messages"`) || !strings.Contains(string(resp), `"id":`) {
-		t.Fatalf("join reply %s %s", st, resp)
+	a := open(t, s, s.AnonKey)
+	if ok, resp := a.subscribe("a", s.token(t, alice), map[string]any{"event": "*", "schema": "public", "table": "messages", "filter": "room=eq.1"}); !ok ||
+		!strings.Contains(resp, `"table":"messages"`) || !strings.Contains(resp, `"id":`) {
+		t.Fatalf("alice's subscription: %s", resp)
 	}
-	b := dial(t, s, s.AnonKey)
-	if st, resp := status(t, b.joinChanges("realtime:b", s.token(t, bob), map[string]any{"event": "INSERT", "schema": "public", "table": "messages"})); st != "ok" {
-		t.Fatalf("bob join %s %s", st, resp)
+	b := open(t, s, s.AnonKey)
+	if ok, resp := b.subscribe("b", s.token(t, bob), map[string]any{"event": "INSERT", "schema": "public", "table": "messages"}); !ok {
+		t.Fatalf("bob's subscription: %s", resp)
 	}
-	svc := dial(t, s, s.ServiceRoleKey)
-	if st, _ := status(t, svc.joinChanges("realtime:svc", "", map[string]any{"event": "*", "schema": "public"})); st != "ok" {
-		t.Fatal("service join failed")
+	svc := open(t, s, s.ServiceRoleKey)
+	if ok, resp := svc.subscribe("svc", "", map[string]any{"event": "*", "schema": "public"}); !ok {
+		t.Fatalf("service subscription: %s", resp)
 	}
-	anon := dial(t, s, s.AnonKey)
-	if st, resp := status(t, anon.joinChanges("realtime:anon", "", map[string]any{"event": "*", "schema": "public", "table": "messages"})); st != "ok" {
-		t.Fatalf("anon join %s %s", st, resp)
+	anon := open(t, s, s.AnonKey)
+	if ok, resp := anon.subscribe("anon", "", map[string]any{"event": "*", "schema": "public", "table": "messages"}); !ok {
+		t.Fatalf("anon subscription: %s", resp)
 	}
 
 	// Alice's row in room 1: alice (filter and policy match) and the
 	// service role see it; bob's policy hides it; anon has no grant.
 	s.exec(t, `insert into public.messages (room, owner, body) values (1, $1, 'hello')`, alice)
-	got := change(t, a.next("postgres_changes", 10*time.Second))
-	if got.Data.Type != "INSERT" || string(got.Data.Record["body"]) != `"hello"` || got.Data.CommitTimestamp == "" || len(got.IDs) != 1 {
+	got := a.nextChange(10 * time.Second)
+	if got.Data.Type != "INSERT" || string(got.Data.Record["body"]) != `"hello"` || got.Data.CommitTimestamp == "" || len(got.IDs) != 1 || len(got.Data.Columns) != 5 {
 		t.Fatalf("alice got %+v", got)
 	}
-	if c := change(t, svc.next("postgres_changes", 10*time.Second)); string(c.Data.Record["body"]) != `"hello"` {
+	if c := svc.nextChange(10 * time.Second); string(c.Data.Record["body"]) != `"hello"` {
 		t.Fatalf("service got %+v", c)
 	}
 	// Alice's row in room 2 fails her filter; bob's row is his only.
 	s.exec(t, `insert into public.messages (room, owner, body) values (2, $1, 'elsewhere')`, alice)
 	s.exec(t, `insert into public.messages (room, owner, body) values (1, $1, 'bobs')`, bob)
-	if c := change(t, b.next("postgres_changes", 10*time.Second)); string(c.Data.Record["body"]) != `"bobs"` {
+	if c := b.nextChange(10 * time.Second); string(c.Data.Record["body"]) != `"bobs"` {
 		t.Fatalf("bob got %+v", c)
 	}
-	a.none("postgres_changes", 500*time.Millisecond)
-	anon.none("postgres_changes", 100*time.Millisecond)
+	a.noChange(500 * time.Millisecond)
+	anon.noChange(100 * time.Millisecond)
+	for range 2 { // the service role saw both
+		svc.nextChange(10 * time.Second)
+	}
 
 	// A row that becomes invisible (owner changes) stops being delivered.
 	s.exec(t, `update public.messages set body = 'edited' where body = 'hello'`)
-	if c := change(t, a.next("postgres_changes", 10*time.Second)); c.Data.Type != "UPDATE" || string(c.Data.Record["body"]) != `"edited"` {
+	if c := a.nextChange(10 * time.Second); c.Data.Type != "UPDATE" || string(c.Data.Record["body"]) != `"edited"` {
 		t.Fatalf("alice update %+v", c)
 	}
 	s.exec(t, `update public.messages set owner = $1 where body = 'edited'`, bob)
 	s.exec(t, `update public.messages set body = 'gone' where body = 'edited'`)
-	a.none("postgres_changes", 700*time.Millisecond)
-
-	// Deletes: the key only (replica identity default).
-	s.exec(t, `delete from public.messages where body = 'bobs'`)
-	var del changePayload
-	for del.Data.Type != "DELETE" {
-		del = change(t, svc.next("postgres_changes", 10*time.Second))
+	a.noChange(700 * time.Millisecond)
+	for range 3 {
+		svc.nextChange(10 * time.Second)
 	}
-	if _, ok := del.Data.OldRecord["id"]; !ok {
-		t.Fatalf("delete old_record %v", del.Data.OldRecord)
+
+	// Deletes carry the key (replica identity default).
+	s.exec(t, `delete from public.messages where body = 'bobs'`)
+	if del := svc.nextChange(10 * time.Second); del.Data.Type != "DELETE" || len(del.Data.OldRecord["id"]) == 0 {
+		t.Fatalf("delete %+v", del)
+	}
+
+	// A 1 MB jsonb document arrives whole, and a transaction's changes
+	// arrive in order.
+	big := `{"blob": "` + strings.Repeat("x", 1<<20) + `"}`
+	s.exec(t, `insert into public.messages (room, owner, body, doc) values (1, $1, 'big', $2)`, alice, big)
+	if c := a.nextChange(10 * time.Second); len(c.Data.Record["doc"]) < 1<<20 {
+		t.Fatalf("1 MB row: got %d bytes", len(c.Data.Record["doc"]))
+	}
+	svc.nextChange(10 * time.Second)
+	s.exec(t, `begin;
+		insert into public.messages (room, body) values (3, 'first');
+		update public.messages set body = 'second' where body = 'first';
+		delete from public.messages where body = 'second';
+		commit`)
+	var order []string
+	for range 3 {
+		order = append(order, svc.nextChange(10*time.Second).Data.Type)
+	}
+	if strings.Join(order, ",") != "INSERT,UPDATE,DELETE" {
+		t.Fatalf("transaction order %v", order)
 	}
 }
 
