@@ -11,42 +11,36 @@ begin
 end
 $$;
 
--- enable_realtime adds a table to the publication. It is idempotent and
--- runs with the owner's rights (altering a publication needs ownership), so
--- it is granted to service_role only.
-create or replace function realtime.enable_realtime(tbl regclass)
+-- set_realtime adds a table to the publication or removes it. It is
+-- idempotent and runs with the owner's rights (altering a publication needs
+-- ownership), so it and its two wrappers are granted to service_role only.
+create or replace function realtime.set_realtime(tbl regclass, enabled boolean)
 returns void
 language plpgsql
 security definer
 set search_path = pg_catalog
 as $$
-begin
-  if not exists (
+declare
+  published boolean := exists (
     select 1 from pg_publication_rel pr
     join pg_publication p on p.oid = pr.prpubid
-    where p.pubname = 'fluxbase_realtime' and pr.prrelid = tbl
-  ) then
+    where p.pubname = 'fluxbase_realtime' and pr.prrelid = tbl);
+begin
+  if enabled and not published then
     execute format('alter publication fluxbase_realtime add table %s', tbl);
-  end if;
-end
-$$;
-
-create or replace function realtime.disable_realtime(tbl regclass)
-returns void
-language plpgsql
-security definer
-set search_path = pg_catalog
-as $$
-begin
-  if exists (
-    select 1 from pg_publication_rel pr
-    join pg_publication p on p.oid = pr.prpubid
-    where p.pubname = 'fluxbase_realtime' and pr.prrelid = tbl
-  ) then
+  elsif not enabled and published then
     execute format('alter publication fluxbase_realtime drop table %s', tbl);
   end if;
 end
 $$;
+
+create or replace function realtime.enable_realtime(tbl regclass)
+returns void language sql security definer set search_path = pg_catalog
+as $$ select realtime.set_realtime(tbl, true) $$;
+
+create or replace function realtime.disable_realtime(tbl regclass)
+returns void language sql security definer set search_path = pg_catalog
+as $$ select realtime.set_realtime(tbl, false) $$;
 
 -- realtime_tables lists what is enabled, for the admin API and dashboards.
 create or replace view realtime.realtime_tables as
@@ -59,6 +53,7 @@ create or replace view realtime.realtime_tables as
   join pg_namespace n on n.oid = c.relnamespace
   where p.pubname = 'fluxbase_realtime';
 
+revoke all on function realtime.set_realtime(regclass, boolean) from public;
 revoke all on function realtime.enable_realtime(regclass) from public;
 revoke all on function realtime.disable_realtime(regclass) from public;
 grant execute on function realtime.enable_realtime(regclass) to service_role;
