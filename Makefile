@@ -5,6 +5,7 @@
 #   make build   build the static binary bin/fluxbase
 #   make lint    gofmt, go vet and staticcheck
 #   make fuzz    every fuzz target for FUZZTIME (default 30s) each
+#   make bench-realtime  the realtime load benchmark (10,000 WebSockets)
 #
 # Each target installs what it needs (see scripts/ensure-deps.sh) and says so.
 
@@ -25,7 +26,7 @@ RACE ?= $(shell command -v cc >/dev/null 2>&1 && echo -race)
 # Extra arguments for go test, e.g. make test TESTFLAGS="-run TestReady -v".
 TESTFLAGS ?=
 
-.PHONY: all build run test fmt-check vet lint deps test-deps clean bench fuzz
+.PHONY: all build run test fmt-check vet lint deps test-deps clean bench bench-realtime fuzz
 
 all: build
 
@@ -79,6 +80,12 @@ fuzz:
 
 bench: deps
 	@$(GO) test -run '^$$' -bench . -benchtime 2s ./...
+
+# The realtime load benchmark: fluxbase runs as its own process and this
+# program generates the load (see docs/benchmarks.md). BENCHFLAGS passes
+# options, e.g. make bench-realtime BENCHFLAGS="-conns 2000".
+bench-realtime: deps build
+	@$(GO) run ./bench/realtime -binary bin/fluxbase $(BENCHFLAGS)
 
 clean:
 	rm -rf bin
