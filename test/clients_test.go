@@ -42,22 +42,3 @@ func runNodeTest(t *testing.T, file string, env map[string]string) {
 		t.Logf("node --test %s:\n%s", file, out)
 	}
 }
-
-// tool returns the path of a test server installed into bin/tools by
-// `make test-deps` (mailpit, versitygw), found through
-// $FLUXBASE_TEST_TOOLS or ../bin/tools.
-func tool(t *testing.T, name string) string {
-	t.Helper()
-	dir := os.Getenv("FLUXBASE_TEST_TOOLS")
-	if dir == "" {
-		dir = filepath.Join("..", "bin", "tools")
-	}
-	p, err := filepath.Abs(filepath.Join(dir, name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("%s is not installed; run `make test-deps`", name)
-	}
-	return p
-}

@@ -37,13 +37,6 @@ type phxCodec interface {
 	encode(m Message) (websocket.MessageType, []byte, error)
 }
 
-func nullable(s string) any {
-	if s == "" {
-		return nil
-	}
-	return s
-}
-
 // v1: {"topic","event","payload","ref","join_ref"}.
 type phxV1 struct{}
 
