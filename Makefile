@@ -5,6 +5,7 @@
 #   make build   build the static binary bin/fluxbase
 #   make lint    gofmt, go vet and staticcheck
 #   make fuzz    every fuzz target for FUZZTIME (default 30s) each
+#   make bench-storage  the storage benchmark (docs/benchmarks.md)
 #
 # Each target installs what it needs (see scripts/ensure-deps.sh) and says so.
 
@@ -25,7 +26,7 @@ RACE ?= $(shell command -v cc >/dev/null 2>&1 && echo -race)
 # Extra arguments for go test, e.g. make test TESTFLAGS="-run TestReady -v".
 TESTFLAGS ?=
 
-.PHONY: all build run test fmt-check vet lint deps test-deps clean bench fuzz
+.PHONY: all build run test fmt-check vet lint deps test-deps clean bench bench-storage fuzz
 
 all: build
 
@@ -79,6 +80,14 @@ fuzz:
 
 bench: deps
 	@$(GO) test -run '^$$' -bench . -benchtime 2s ./...
+
+# The storage benchmark: 1 GiB up and down through the built binary on the
+# local and S3 (versitygw) backends, against cp and direct minio-go in the
+# same run, and 4 KiB objects at 50 clients (docs/benchmarks.md). Extra
+# flags in STORAGEBENCHFLAGS, e.g. STORAGEBENCHFLAGS="-backends local -runs 5".
+STORAGEBENCHFLAGS ?=
+bench-storage: build test-deps
+	@$(GO) run ./bench/storage -binary bin/fluxbase -versitygw $(TOOLS)/versitygw $(STORAGEBENCHFLAGS)
 
 clean:
 	rm -rf bin

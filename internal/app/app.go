@@ -18,6 +18,7 @@ import (
 	"github.com/fluxbase/fluxbase/internal/identity"
 	"github.com/fluxbase/fluxbase/internal/migrations"
 	"github.com/fluxbase/fluxbase/internal/obs"
+	"github.com/fluxbase/fluxbase/internal/storage"
 )
 
 // Options are what every entry point needs.
@@ -116,6 +117,7 @@ func Serve(ctx context.Context, opts Options) error {
 type services struct {
 	db       *database
 	identity *identity.Service
+	storage  *storage.Handler
 }
 
 // startServices brings up the database and everything that depends on it,
@@ -158,7 +160,18 @@ func startServices(ctx context.Context, cfg *config.Config, log *slog.Logger, me
 	wg.Go(func() { _ = ids.Run(runCtx) })
 	*closers = append(*closers, func(context.Context) error { stop(); wg.Wait(); return nil })
 
-	return &services{db: db, identity: ids}, nil
+	h.setPhase("storage")
+	backend, err := storage.OpenBackend(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	store, err := storage.New(ctx, db.DB, backend, cfg.Storage, log)
+	if err != nil {
+		return nil, err
+	}
+	wg.Go(func() { _ = store.Run(runCtx) })
+
+	return &services{db: db, identity: ids, storage: storage.NewHandler(store, ids, cfg)}, nil
 }
 
 // listen binds addr, explaining the usual failures in terms of the setting.
