@@ -6,6 +6,7 @@
 #   make lint    gofmt, go vet and staticcheck
 #   make fuzz    every fuzz target for FUZZTIME (default 30s) each
 #   make bench-realtime  the realtime load benchmark (10,000 WebSockets)
+#   make bench-storage  the storage benchmark (docs/benchmarks.md)
 #
 # Each target installs what it needs (see scripts/ensure-deps.sh) and says so.
 
@@ -26,7 +27,7 @@ RACE ?= $(shell command -v cc >/dev/null 2>&1 && echo -race)
 # Extra arguments for go test, e.g. make test TESTFLAGS="-run TestReady -v".
 TESTFLAGS ?=
 
-.PHONY: all build run test fmt-check vet lint deps test-deps clean bench bench-realtime fuzz
+.PHONY: all build run test fmt-check vet lint deps test-deps clean bench bench-realtime bench-storage fuzz
 
 all: build
 
@@ -86,6 +87,14 @@ bench: deps
 # options, e.g. make bench-realtime BENCHFLAGS="-conns 2000".
 bench-realtime: deps build
 	@$(GO) run ./bench/realtime -binary bin/fluxbase $(BENCHFLAGS)
+
+# The storage benchmark: 1 GiB up and down through the built binary on the
+# local and S3 (versitygw) backends, against cp and direct minio-go in the
+# same run, and 4 KiB objects at 50 clients (docs/benchmarks.md). Extra
+# flags in STORAGEBENCHFLAGS, e.g. STORAGEBENCHFLAGS="-backends local -runs 5".
+STORAGEBENCHFLAGS ?=
+bench-storage: build test-deps
+	@$(GO) run ./bench/storage -binary bin/fluxbase -versitygw $(TOOLS)/versitygw $(STORAGEBENCHFLAGS)
 
 clean:
 	rm -rf bin

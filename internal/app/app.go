@@ -19,6 +19,7 @@ import (
 	"github.com/fluxbase/fluxbase/internal/migrations"
 	"github.com/fluxbase/fluxbase/internal/obs"
 	"github.com/fluxbase/fluxbase/internal/realtime"
+	"github.com/fluxbase/fluxbase/internal/storage"
 )
 
 // Options are what every entry point needs.
@@ -117,6 +118,7 @@ func Serve(ctx context.Context, opts Options) error {
 type services struct {
 	db       *database
 	identity *identity.Service
+	storage  *storage.Handler
 	realtime *realtime.Service // nil when realtime.enabled is false
 }
 
@@ -160,7 +162,18 @@ func startServices(ctx context.Context, cfg *config.Config, log *slog.Logger, me
 	wg.Go(func() { _ = ids.Run(runCtx) })
 	*closers = append(*closers, func(context.Context) error { stop(); wg.Wait(); return nil })
 
-	svc := &services{db: db, identity: ids}
+	h.setPhase("storage")
+	backend, err := storage.OpenBackend(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	store, err := storage.New(ctx, db.DB, backend, cfg.Storage, log)
+	if err != nil {
+		return nil, err
+	}
+	wg.Go(func() { _ = store.Run(runCtx) })
+
+	svc := &services{db: db, identity: ids, storage: storage.NewHandler(store, ids, cfg)}
 	if cfg.Realtime.Enabled {
 		h.setPhase("realtime")
 		rt := realtime.New(realtime.Options{Config: cfg.Realtime, DB: db.DB, Identity: ids, ReplicationDSN: db.dsn, Logger: log})

@@ -10,6 +10,7 @@ import (
 	"github.com/fluxbase/fluxbase/internal/config"
 	"github.com/fluxbase/fluxbase/internal/httpx"
 	"github.com/fluxbase/fluxbase/internal/obs"
+	"github.com/fluxbase/fluxbase/internal/storage"
 )
 
 // stack builds routers with the middleware every request passes through
@@ -22,7 +23,9 @@ type stack struct {
 }
 
 func newStack(cfg *config.Config, log *slog.Logger, metrics *obs.Metrics) (*stack, error) {
-	mw, err := httpx.Stack(httpx.StackOptions{HTTP: cfg.HTTP, Logger: log, Metrics: metrics})
+	mw, err := httpx.Stack(httpx.StackOptions{HTTP: cfg.HTTP, Logger: log, Metrics: metrics,
+		// Storage bounds its own bodies: uploads by storage.max_file_size.
+		BodyLimitExempt: storage.BodyLimitExempt()})
 	if err != nil {
 		return nil, err
 	}
@@ -87,5 +90,6 @@ func (s *stack) router(h *health, svc *services) chi.Router {
 			r.Delete("/api/v1/realtime/tables/{table}", rt.TablesHandler)
 		})
 	}
+	svc.storage.Mount(r)
 	return r
 }

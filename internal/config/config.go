@@ -1,6 +1,9 @@
 package config
 
-import "time"
+import (
+	"path/filepath"
+	"time"
+)
 
 // Config is the effective configuration of a Fluxbase process. The koanf tag
 // of each field is its key: "http.addr" is FLUXBASE_HTTP_ADDR in the
@@ -22,6 +25,7 @@ type Config struct {
 	Migrations MigrationsConfig `koanf:"migrations"`
 	Metrics    MetricsConfig    `koanf:"metrics"`
 	Realtime   RealtimeConfig   `koanf:"realtime"`
+	Storage    StorageConfig    `koanf:"storage"`
 }
 
 // HTTPConfig configures the HTTP server.
@@ -123,4 +127,62 @@ type MigrationsConfig struct {
 // MetricsConfig configures the Prometheus endpoint.
 type MetricsConfig struct {
 	Enabled bool `koanf:"enabled"`
+}
+
+// StorageConfig configures file storage: where the bytes of objects live
+// (their metadata is always in PostgreSQL) and the limits of transfers.
+type StorageConfig struct {
+	// Backend is "local" (a directory on this machine) or "s3".
+	Backend string             `koanf:"backend"`
+	Local   StorageLocalConfig `koanf:"local"`
+	S3      StorageS3Config    `koanf:"s3"`
+	// MaxFileSize caps every object; a bucket's file_size_limit can only
+	// lower it.
+	MaxFileSize int64 `koanf:"max_file_size" unit:"bytes"`
+	// SignedURLMaxExpiry caps the lifetime of signed download and upload
+	// URLs.
+	SignedURLMaxExpiry time.Duration `koanf:"signed_url_max_expiry"`
+	// SignedUploadExpiry is the lifetime of signed upload URLs (storage-js
+	// gives no expiry for them).
+	SignedUploadExpiry time.Duration `koanf:"signed_upload_expiry"`
+	// OrphanGrace is how long bytes written for an upload that never
+	// committed are kept before the janitor removes them.
+	OrphanGrace time.Duration `koanf:"orphan_grace"`
+	// JanitorInterval is how often the janitor looks for orphaned bytes.
+	JanitorInterval time.Duration `koanf:"janitor_interval"`
+}
+
+// StorageLocalConfig configures the local disk backend.
+type StorageLocalConfig struct {
+	// Root directory of the bytes; default <data_dir>/storage.
+	Root string `koanf:"root"`
+}
+
+// StorageS3Config configures the S3 backend (AWS S3 or any S3-compatible
+// server).
+type StorageS3Config struct {
+	// Endpoint as a URL (https://s3.eu-west-1.amazonaws.com,
+	// http://127.0.0.1:7070); the scheme selects TLS.
+	Endpoint  string `koanf:"endpoint"`
+	Bucket    string `koanf:"bucket"`
+	Region    string `koanf:"region"`
+	AccessKey string `koanf:"access_key"`
+	SecretKey string `koanf:"secret_key" secret:"true"`
+	// Prefix is prepended to every key, to share a bucket.
+	Prefix string `koanf:"prefix"`
+	// PathStyle addresses the bucket in the path instead of the host name,
+	// as most self-hosted S3 servers need.
+	PathStyle bool `koanf:"path_style"`
+	// Presign makes signed download URLs point straight at S3 (a
+	// presigned GET) instead of at Fluxbase.
+	Presign bool `koanf:"presign"`
+}
+
+// StorageRoot is the directory of the local storage backend:
+// storage.local.root, or <data_dir>/storage.
+func (c *Config) StorageRoot() string {
+	if c.Storage.Local.Root != "" {
+		return c.Storage.Local.Root
+	}
+	return filepath.Join(c.DataDir, "storage")
 }

@@ -40,10 +40,13 @@ func defaults() *Config {
 				AllowedHeaders: []string{
 					"authorization", "apikey", "content-type", "accept", "accept-profile", "content-profile",
 					"prefer", "range", "x-client-info", "x-request-id", "x-upsert", "x-supabase-api-version",
-					"cache-control",
+					"cache-control", "x-metadata", "tus-resumable", "upload-length", "upload-offset",
+					"upload-metadata", "upload-defer-length", "upload-concat",
 				},
 				ExposedHeaders: []string{
 					"Content-Range", "Content-Location", "Location", "Preference-Applied", "ETag", "X-Request-ID",
+					"Content-Disposition", "Tus-Resumable", "Tus-Version", "Tus-Extension", "Tus-Max-Size",
+					"Upload-Offset", "Upload-Length", "Upload-Expires",
 				},
 				AllowCredentials: false,
 				MaxAge:           24 * time.Hour,
@@ -75,6 +78,15 @@ func defaults() *Config {
 		Migrations: MigrationsConfig{Dir: "./migrations", ApplyOnStart: false},
 		Metrics:    MetricsConfig{Enabled: true},
 		Realtime:   defaultRealtime(),
+		Storage: StorageConfig{
+			Backend:            "local",
+			S3:                 StorageS3Config{Region: "us-east-1", PathStyle: true},
+			MaxFileSize:        5 << 30,
+			SignedURLMaxExpiry: 7 * 24 * time.Hour,
+			SignedUploadExpiry: 2 * time.Hour,
+			OrphanGrace:        time.Hour,
+			JanitorInterval:    5 * time.Minute,
+		},
 	}
 }
 

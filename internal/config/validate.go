@@ -214,6 +214,8 @@ func (c *Config) problems() []Problem {
 		ch.add("auth.jwt.leeway", "must be between 0 and %s; it only needs to cover clock differences between servers, such as 30s", formatDuration(maxLeeway))
 	}
 
+	c.checkStorage(ch)
+
 	if strings.TrimSpace(c.Migrations.Dir) == "" {
 		ch.add("migrations.dir", "must not be empty; it is the directory holding your SQL migrations, such as ./migrations")
 	}
@@ -360,3 +362,45 @@ func scrubCause(err error, raw string) string {
 	}
 	return s
 }
+
+func (c *Config) checkStorage(ch *checker) {
+	st := c.Storage
+	switch st.Backend {
+	case "local", "s3":
+	default:
+		ch.add("storage.backend", "%q is not a storage backend; use local (a directory on this machine) or s3 (AWS S3 or an S3-compatible server)", st.Backend)
+	}
+	if st.MaxFileSize <= 0 {
+		ch.add("storage.max_file_size", "must be greater than 0; use a size such as 5GB")
+	}
+	ch.positive("storage.signed_url_max_expiry", st.SignedURLMaxExpiry, "168h")
+	ch.positive("storage.signed_upload_expiry", st.SignedUploadExpiry, "2h")
+	if st.SignedURLMaxExpiry > 0 && st.SignedUploadExpiry > st.SignedURLMaxExpiry {
+		ch.add("storage.signed_upload_expiry", "(%s) is longer than storage.signed_url_max_expiry (%s); lower it", formatDuration(st.SignedUploadExpiry), formatDuration(st.SignedURLMaxExpiry))
+	}
+	if st.OrphanGrace < time.Minute {
+		ch.add("storage.orphan_grace", "must be at least 1m, such as 1h; bytes of an upload still being committed must not be taken for orphans")
+	}
+	ch.positive("storage.janitor_interval", st.JanitorInterval, "5m")
+	if st.Backend != "s3" {
+		return
+	}
+	s3 := st.S3
+	if u, err := url.Parse(s3.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+		ch.add("storage.s3.endpoint", "%q is not an S3 endpoint; use a URL with scheme and host only, such as https://s3.eu-west-1.amazonaws.com or http://127.0.0.1:7070", s3.Endpoint)
+	}
+	if !s3BucketRE.MatchString(s3.Bucket) {
+		ch.add("storage.s3.bucket", "%q is not an S3 bucket name; use 3-63 lowercase letters, digits, dots and hyphens, such as fluxbase-files", s3.Bucket)
+	}
+	if strings.TrimSpace(s3.Region) == "" {
+		ch.add("storage.s3.region", "must not be empty; use the bucket's region, such as us-east-1")
+	}
+	if (s3.AccessKey == "") != (s3.SecretKey == "") {
+		ch.add("storage.s3.access_key", "and storage.s3.secret_key must be set together (or both left empty to use the environment's AWS credentials)")
+	}
+	if strings.HasPrefix(s3.Prefix, "/") || strings.Contains(s3.Prefix, "..") {
+		ch.add("storage.s3.prefix", "%q must be relative and must not contain \"..\", such as fluxbase/", s3.Prefix)
+	}
+}
+
+var s3BucketRE = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)

@@ -1,0 +1,263 @@
+package storage_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fluxbase/fluxbase/internal/config"
+	"github.com/fluxbase/fluxbase/internal/storage"
+	"github.com/fluxbase/fluxbase/internal/testutil"
+	"github.com/fluxbase/fluxbase/internal/testutil/s3test"
+)
+
+func TestValidKey(t *testing.T) {
+	t.Parallel()
+	for _, k := range []string{"o/ab/cd/abcdef", "x", "a_b-c.d/e"} {
+		if !storage.ValidKey(k) {
+			t.Errorf("ValidKey(%q) = false", k)
+		}
+	}
+	for _, k := range []string{"", "../x", "a/../b", "/abs", "a//b", ".", "a/.", ".hidden", "a\x00b", "a b", "a\\b",
+		strings.Repeat("a", 600), "1/2/3/4/5/6/7/8/9", "é"} {
+		if storage.ValidKey(k) {
+			t.Errorf("ValidKey(%q) = true", k)
+		}
+	}
+}
+
+// backendsUnderTest returns a local and an S3 backend.
+func backendsUnderTest(t *testing.T) map[string]storage.Backend {
+	t.Helper()
+	local, err := storage.NewLocal(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := s3test.Start(t)
+	s3, err := storage.NewS3(context.Background(), config.StorageS3Config{Endpoint: srv.Endpoint, Bucket: srv.NewBucket(t),
+		Region: srv.Region, AccessKey: srv.AccessKey, SecretKey: srv.SecretKey, PathStyle: true, Prefix: "p/"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return map[string]storage.Backend{"local": local, "s3": s3}
+}
+
+func TestBackends(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	for name, b := range backendsUnderTest(t) {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			data := make([]byte, 6<<20+123) // crosses a multipart part on S3 with -1 size
+			_, _ = rand.Read(data)
+			res, err := b.Put(ctx, "t/a", bytes.NewReader(data), -1, 0)
+			if err != nil || res.Size != int64(len(data)) {
+				t.Fatalf("Put: %+v %v", res, err)
+			}
+			rc, info, err := b.Get(ctx, "t/a")
+			if err != nil || info.Size != int64(len(data)) {
+				t.Fatalf("Get: %+v %v", info, err)
+			}
+			if _, err := rc.Seek(1000, io.SeekStart); err != nil {
+				t.Fatal(err)
+			}
+			part := make([]byte, 100)
+			if _, err := io.ReadFull(rc, part); err != nil || !bytes.Equal(part, data[1000:1100]) {
+				t.Fatalf("ranged read: %v", err)
+			}
+			rc.Close()
+
+			// Limits: nothing is stored when the body crosses the limit or
+			// ends before its announced size.
+			if _, err := b.Put(ctx, "t/big", bytes.NewReader(data), -1, 1000); !errors.Is(err, storage.ErrTooLarge) {
+				t.Errorf("over the limit: %v", err)
+			}
+			if _, err := b.Put(ctx, "t/short", bytes.NewReader(data[:10]), 20, 0); !errors.Is(err, storage.ErrIncomplete) {
+				t.Errorf("short body: %v", err)
+			}
+			for _, k := range []string{"t/big", "t/short"} {
+				if _, err := b.Stat(ctx, k); !errors.Is(err, storage.ErrNotFound) {
+					t.Errorf("%s exists after a failed Put: %v", k, err)
+				}
+			}
+
+			// Compose small parts (streamed on S3) and a copy.
+			for i, p := range []string{"x", "yy", "zzz"} {
+				if _, err := b.Put(ctx, "t/part"+string(rune('0'+i)), strings.NewReader(p), int64(len(p)), 0); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if res, err := b.Compose(ctx, "t/composed", []string{"t/part0", "t/part1", "t/part2"}); err != nil || res.Size != 6 {
+				t.Fatalf("Compose: %+v %v", res, err)
+			}
+			if _, err := b.Copy(ctx, "t/composed", "t/copy"); err != nil {
+				t.Fatal(err)
+			}
+			rc, _, err = b.Get(ctx, "t/copy")
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, _ := io.ReadAll(rc)
+			rc.Close()
+			if string(got) != "xyyzzz" {
+				t.Errorf("composed copy = %q", got)
+			}
+
+			if err := b.Delete(ctx, "t/a"); err != nil {
+				t.Fatal(err)
+			}
+			if err := b.Delete(ctx, "t/a"); err != nil {
+				t.Errorf("deleting twice: %v", err)
+			}
+			if _, _, err := b.Get(ctx, "t/a"); !errors.Is(err, storage.ErrNotFound) {
+				t.Errorf("Get after Delete: %v", err)
+			}
+			for _, k := range []string{"../escape", "/etc/passwd", "a/../../b"} {
+				if _, err := b.Put(ctx, k, strings.NewReader("x"), 1, 0); !errors.Is(err, storage.ErrInvalidKey) {
+					t.Errorf("Put(%q): %v", k, err)
+				}
+			}
+		})
+	}
+}
+
+// A killed upload leaves bytes whose row never committed; the janitor
+// removes them once the grace period is over, and never removes bytes a
+// row references.
+func TestJanitor(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := testutil.NewDB(t)
+	root := t.TempDir()
+	local, err := storage.NewLocal(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := config.Default().Storage
+	svc, err := storage.New(ctx, db.DB, local, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// An upload that died after writing its bytes.
+	orphan, err := svc.ReserveKey(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := local.Put(ctx, orphan, strings.NewReader("orphan"), 6, 0); err != nil {
+		t.Fatal(err)
+	}
+	// An upload that committed but died before releasing its reservation.
+	if _, err := db.DB.Admin.Exec(ctx, `insert into storage.buckets (id, name) values ('b', 'b')`); err != nil {
+		t.Fatal(err)
+	}
+	kept, err := svc.ReserveKey(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := local.Put(ctx, kept, strings.NewReader("kept"), 4, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.DB.Admin.Exec(ctx, `insert into storage.objects (bucket_id, name, version) values ('b', 'k', $1)`, kept); err != nil {
+		t.Fatal(err)
+	}
+
+	// A temporary file left by a write the process did not finish, and one
+	// being written.
+	stale := filepath.Join(root, "tmp", "00", "put-stale")
+	fresh := filepath.Join(root, "tmp", "01", "put-fresh")
+	for _, p := range []string{stale, fresh} {
+		if err := os.WriteFile(p, []byte("partial"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old := time.Now().Add(-2 * cfg.OrphanGrace)
+	if err := os.Chtimes(stale, old, old); err != nil {
+		t.Fatal(err)
+	}
+
+	// Within the grace period only the stale temporary file goes.
+	if n, err := svc.Sweep(ctx); err != nil || n != 1 {
+		t.Fatalf("sweep within grace: %d, %v", n, err)
+	}
+	if _, err := os.Stat(stale); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("stale temporary file kept: %v", err)
+	}
+	if err := os.Remove(fresh); err != nil {
+		t.Errorf("temporary file in progress removed: %v", err)
+	}
+	if _, err := db.DB.Admin.Exec(ctx, `update storage.gc set not_before = now() - interval '1 second'`); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := svc.Sweep(ctx); err != nil || n != 1 {
+		t.Fatalf("sweep: %d, %v", n, err)
+	}
+	if _, err := local.Stat(ctx, orphan); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("orphan still stored: %v", err)
+	}
+	if _, err := local.Stat(ctx, kept); err != nil {
+		t.Errorf("referenced bytes removed: %v", err)
+	}
+	var left int
+	if err := db.DB.Admin.QueryRow(ctx, `select count(*) from storage.gc`).Scan(&left); err != nil || left != 0 {
+		t.Errorf("storage.gc keeps %d rows, %v", left, err)
+	}
+
+	// Deleting the row queues its bytes (the trigger), and the janitor
+	// removes them.
+	if _, err := db.DB.Admin.Exec(ctx, `delete from storage.objects where version = $1`, kept); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := svc.Sweep(ctx); err != nil || n != 1 {
+		t.Fatalf("sweep after delete: %d, %v", n, err)
+	}
+	// The local backend leaves no empty directories behind.
+	var files []string
+	_ = filepath.WalkDir(filepath.Join(root, "objects"), func(p string, d fs.DirEntry, err error) error {
+		if err == nil && p != filepath.Join(root, "objects") {
+			files = append(files, p)
+		}
+		return nil
+	})
+	if len(files) != 0 {
+		t.Errorf("left behind: %v", files)
+	}
+	_ = filepath.WalkDir(filepath.Join(root, "tmp"), func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			t.Errorf("temporary file left: %s", p)
+		}
+		return nil
+	})
+}
+
+// Downloads record last_accessed_at (at most hourly) without changing
+// updated_at, which is the object's Last-Modified.
+func TestLastAccessed(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "local")
+	e.createBucket(t, "b", false)
+	e.mustDo(t, 200, "POST", "/storage/v1/object/b/f.txt", e.service("Content-Type", "text/plain"), "x")
+	ctx := context.Background()
+	if _, err := e.DB.DB.Admin.Exec(ctx, `update storage.objects set last_accessed_at = now() - interval '2 hours'`); err != nil {
+		t.Fatal(err)
+	}
+	var before string
+	_ = e.DB.DB.Admin.QueryRow(ctx, `select updated_at::text from storage.objects`).Scan(&before)
+	e.mustDo(t, 200, "GET", "/storage/v1/object/b/f.txt", e.service(), nil)
+	var after string
+	var fresh bool
+	if err := e.DB.DB.Admin.QueryRow(ctx, `select updated_at::text, last_accessed_at > now() - interval '1 minute' from storage.objects`).Scan(&after, &fresh); err != nil {
+		t.Fatal(err)
+	}
+	if !fresh || before != after {
+		t.Errorf("last_accessed fresh=%v, updated_at %s -> %s", fresh, before, after)
+	}
+}
