@@ -25,7 +25,7 @@ RACE ?= $(shell command -v cc >/dev/null 2>&1 && echo -race)
 # Extra arguments for go test, e.g. make test TESTFLAGS="-run TestReady -v".
 TESTFLAGS ?=
 
-.PHONY: all build run test fmt-check vet lint deps test-deps clean bench fuzz
+.PHONY: all build run test fmt-check vet lint deps test-deps clean bench bench-auth fuzz
 
 all: build
 
@@ -79,6 +79,12 @@ fuzz:
 
 bench: deps
 	@$(GO) test -run '^$$' -bench . -benchtime 2s ./...
+
+# The auth server's benchmarks (docs/benchmarks.md, "Auth"): refresh and
+# /user against pgx running the same statements, sign-in against bcrypt.
+bench-auth: deps
+	@$(GO) test -run '^$$' -bench 'BenchmarkAuth(Refresh|GetUser)' -benchtime 300x -count 3 ./internal/auth/
+	@$(GO) test -run '^$$' -bench 'BenchmarkAuthPasswordSignIn' -benchtime 20x -count 3 ./internal/auth/
 
 clean:
 	rm -rf bin

@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/fluxbase/fluxbase/internal/auth"
 	"github.com/fluxbase/fluxbase/internal/buildinfo"
 	"github.com/fluxbase/fluxbase/internal/config"
 	"github.com/fluxbase/fluxbase/internal/httpx"
@@ -116,6 +117,7 @@ func Serve(ctx context.Context, opts Options) error {
 type services struct {
 	db       *database
 	identity *identity.Service
+	auth     *auth.Service
 }
 
 // startServices brings up the database and everything that depends on it,
@@ -153,12 +155,19 @@ func startServices(ctx context.Context, cfg *config.Config, log *slog.Logger, me
 	if err != nil {
 		return nil, err
 	}
+	h.setPhase("auth")
+	authSvc, err := auth.New(ctx, db.DB, ids, cfg, log)
+	if err != nil {
+		return nil, err
+	}
 	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = ids.Run(runCtx) })
+	wg.Go(func() { _ = authSvc.Run(runCtx) })
+	wg.Go(func() { _ = authSvc.RunMailer(runCtx) })
 	*closers = append(*closers, func(context.Context) error { stop(); wg.Wait(); return nil })
 
-	return &services{db: db, identity: ids}, nil
+	return &services{db: db, identity: ids, auth: authSvc}, nil
 }
 
 // listen binds addr, explaining the usual failures in terms of the setting.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/fluxbase/fluxbase/internal/auth"
 	"github.com/fluxbase/fluxbase/internal/config"
 	"github.com/fluxbase/fluxbase/internal/identity"
 	"github.com/fluxbase/fluxbase/internal/obs"
@@ -32,7 +33,11 @@ func TestOpenAPICoversRoutes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	router := st.router(newHealth(), &services{identity: ids})
+	authSvc, err := auth.New(context.Background(), db.DB, ids, cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	router := st.router(newHealth(), &services{identity: ids, auth: authSvc})
 
 	var doc struct {
 		Paths map[string]map[string]any `json:"paths"`

@@ -75,5 +75,7 @@ func (s *stack) bootRouter(h *health) http.Handler {
 func (s *stack) router(h *health, svc *services) chi.Router {
 	r := s.newRouter(h)
 	r.Method(http.MethodGet, "/.well-known/jwks.json", svc.identity.JWKSHandler())
+	r.Route("/auth/v1", svc.auth.MountGoTrue)
+	r.Route("/api/v1/auth", svc.auth.MountNative)
 	return r
 }

@@ -214,6 +214,8 @@ func (c *Config) problems() []Problem {
 		ch.add("auth.jwt.leeway", "must be between 0 and %s; it only needs to cover clock differences between servers, such as 30s", formatDuration(maxLeeway))
 	}
 
+	c.authProblems(ch)
+
 	if strings.TrimSpace(c.Migrations.Dir) == "" {
 		ch.add("migrations.dir", "must not be empty; it is the directory holding your SQL migrations, such as ./migrations")
 	}
