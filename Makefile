@@ -27,7 +27,7 @@ RACE ?= $(shell command -v cc >/dev/null 2>&1 && echo -race)
 # Extra arguments for go test, e.g. make test TESTFLAGS="-run TestReady -v".
 TESTFLAGS ?=
 
-.PHONY: all build run test fmt-check vet lint deps test-deps clean bench bench-realtime bench-storage fuzz
+.PHONY: all build run test fmt-check vet lint deps test-deps clean bench bench-auth bench-realtime bench-storage fuzz
 
 all: build
 
@@ -95,6 +95,12 @@ bench-realtime: deps build
 STORAGEBENCHFLAGS ?=
 bench-storage: build test-deps
 	@$(GO) run ./bench/storage -binary bin/fluxbase -versitygw $(TOOLS)/versitygw $(STORAGEBENCHFLAGS)
+
+# The auth server's benchmarks (docs/benchmarks.md, "Auth"): refresh and
+# /user against pgx running the same statements, sign-in against bcrypt.
+bench-auth: deps
+	@$(GO) test -run '^$$' -bench 'BenchmarkAuth(Refresh|GetUser)' -benchtime 300x -count 3 ./internal/auth/
+	@$(GO) test -run '^$$' -bench 'BenchmarkAuthPasswordSignIn' -benchtime 20x -count 3 ./internal/auth/
 
 clean:
 	rm -rf bin

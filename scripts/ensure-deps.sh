@@ -90,8 +90,9 @@ if [ ! -f "$stamp" ] || ! cmp -s "$js/package-lock.json" "$stamp"; then
 fi
 
 # Real servers the tests run against: mailpit (SMTP with an HTTP API to read
-# the mail) and versitygw (an S3 server over a local directory). Both are
-# built from source with `go install` into bin/tools.
+# the mail), versitygw (an S3 server over a local directory) and zitadel's
+# example OpenID provider (installed as "server"). All are built from
+# source with `go install` into bin/tools.
 tools="$root/bin/tools"
 go_tool() { # name module@version
 	if [ ! -x "$tools/$1" ] || [ "$(cat "$tools/.$1.version" 2>/dev/null)" != "$2" ]; then
@@ -103,3 +104,4 @@ go_tool() { # name module@version
 }
 go_tool mailpit github.com/axllent/mailpit@v1.33.1
 go_tool versitygw github.com/versity/versitygw/cmd/versitygw@v1.8.0
+go_tool server github.com/zitadel/oidc/v3/example/server@v3.52.0

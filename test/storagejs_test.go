@@ -13,6 +13,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/fluxbase/fluxbase/internal/testutil/s3test"
+	"github.com/fluxbase/fluxbase/internal/testutil/testservers"
 )
 
 // TestStorageJS drives @supabase/storage-js against the binary, once per
@@ -24,7 +25,7 @@ func TestStorageJS(t *testing.T) {
 			secret := randomSecret(t)
 			env := []string{"FLUXBASE_AUTH_JWT_ALGORITHM=HS256", "FLUXBASE_AUTH_JWT_SECRET=" + secret}
 			if backend == "s3" {
-				s3 := s3test.StartBinary(t, tool(t, "versitygw"))
+				s3 := s3test.StartBinary(t, testservers.ToolPath(t, "versitygw"))
 				env = append(env, "FLUXBASE_STORAGE_BACKEND=s3",
 					"FLUXBASE_STORAGE_S3_ENDPOINT="+s3.Endpoint,
 					"FLUXBASE_STORAGE_S3_BUCKET="+s3.NewBucket(t),

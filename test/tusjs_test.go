@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/fluxbase/fluxbase/internal/testutil/s3test"
+	"github.com/fluxbase/fluxbase/internal/testutil/testservers"
 )
 
 // TestTusJS drives tus-js-client (npm), as Supabase's resumable upload
@@ -16,7 +17,7 @@ func TestTusJS(t *testing.T) {
 			secret := randomSecret(t)
 			env := []string{"FLUXBASE_AUTH_JWT_ALGORITHM=HS256", "FLUXBASE_AUTH_JWT_SECRET=" + secret}
 			if backend == "s3" {
-				s3 := s3test.StartBinary(t, tool(t, "versitygw"))
+				s3 := s3test.StartBinary(t, testservers.ToolPath(t, "versitygw"))
 				env = append(env, "FLUXBASE_STORAGE_BACKEND=s3",
 					"FLUXBASE_STORAGE_S3_ENDPOINT="+s3.Endpoint,
 					"FLUXBASE_STORAGE_S3_BUCKET="+s3.NewBucket(t),

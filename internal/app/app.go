@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/fluxbase/fluxbase/internal/auth"
 	"github.com/fluxbase/fluxbase/internal/buildinfo"
 	"github.com/fluxbase/fluxbase/internal/config"
 	"github.com/fluxbase/fluxbase/internal/httpx"
@@ -118,6 +119,7 @@ func Serve(ctx context.Context, opts Options) error {
 type services struct {
 	db       *database
 	identity *identity.Service
+	auth     *auth.Service
 	storage  *storage.Handler
 	realtime *realtime.Service // nil when realtime.enabled is false
 }
@@ -157,9 +159,16 @@ func startServices(ctx context.Context, cfg *config.Config, log *slog.Logger, me
 	if err != nil {
 		return nil, err
 	}
+	h.setPhase("auth")
+	authSvc, err := auth.New(ctx, db.DB, ids, cfg, log)
+	if err != nil {
+		return nil, err
+	}
 	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = ids.Run(runCtx) })
+	wg.Go(func() { _ = authSvc.Run(runCtx) })
+	wg.Go(func() { _ = authSvc.RunMailer(runCtx) })
 	*closers = append(*closers, func(context.Context) error { stop(); wg.Wait(); return nil })
 
 	h.setPhase("storage")
@@ -173,7 +182,7 @@ func startServices(ctx context.Context, cfg *config.Config, log *slog.Logger, me
 	}
 	wg.Go(func() { _ = store.Run(runCtx) })
 
-	svc := &services{db: db, identity: ids, storage: storage.NewHandler(store, ids, cfg)}
+	svc := &services{db: db, identity: ids, auth: authSvc, storage: storage.NewHandler(store, ids, cfg)}
 	if cfg.Realtime.Enabled {
 		h.setPhase("realtime")
 		rt := realtime.New(realtime.Options{Config: cfg.Realtime, DB: db.DB, Identity: ids, ReplicationDSN: db.dsn, Logger: log})

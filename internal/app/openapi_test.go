@@ -11,6 +11,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/fluxbase/fluxbase/internal/auth"
 	"github.com/fluxbase/fluxbase/internal/config"
 	"github.com/fluxbase/fluxbase/internal/identity"
 	"github.com/fluxbase/fluxbase/internal/obs"
@@ -33,8 +34,12 @@ func TestOpenAPICoversRoutes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	authSvc, err := auth.New(context.Background(), db.DB, ids, cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
 	rt := realtime.New(realtime.Options{Config: cfg.Realtime, DB: db.DB, Identity: ids, Logger: log})
-	router := st.router(newHealth(), &services{identity: ids, realtime: rt})
+	router := st.router(newHealth(), &services{identity: ids, auth: authSvc, realtime: rt})
 
 	var doc struct {
 		Paths map[string]map[string]any `json:"paths"`

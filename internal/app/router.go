@@ -91,5 +91,7 @@ func (s *stack) router(h *health, svc *services) chi.Router {
 		})
 	}
 	svc.storage.Mount(r)
+	r.Route("/auth/v1", svc.auth.MountGoTrue)
+	r.Route("/api/v1/auth", svc.auth.MountNative)
 	return r
 }

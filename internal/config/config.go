@@ -96,12 +96,166 @@ type LogConfig struct {
 	Format string `koanf:"format"` // auto, json, text
 }
 
-// AuthConfig configures the identity spine: how tokens are verified and
-// which role an anonymous caller gets.
+// AuthConfig configures the identity spine (how tokens are verified and
+// which role an anonymous caller gets) and the auth server (users,
+// sessions, mail, providers, MFA, limits).
 type AuthConfig struct {
 	// AnonymousAccess lets requests without a token run as "anon".
 	AnonymousAccess bool      `koanf:"anonymous_access"`
 	JWT             JWTConfig `koanf:"jwt"`
+
+	// SiteURL is the application's URL: the default redirect after email
+	// links and OAuth. Empty means public_url.
+	SiteURL string `koanf:"site_url"`
+	// RedirectAllowList holds the URLs (with * and ** wildcards) that
+	// redirect_to may name besides site_url.
+	RedirectAllowList []string `koanf:"redirect_allow_list"`
+	// DisableSignup refuses new users except those an admin creates or invites.
+	DisableSignup bool `koanf:"disable_signup"`
+	// AnonymousSignIns allows POST /signup without credentials (anonymous users).
+	AnonymousSignIns bool `koanf:"anonymous_sign_ins"`
+	// AccessTokenTTL is the lifetime of access tokens (GoTrue's JWT_EXP).
+	AccessTokenTTL time.Duration `koanf:"access_token_ttl"`
+	// SessionTimebox ends sessions this long after sign-in (0 = never).
+	SessionTimebox time.Duration `koanf:"session_timebox"`
+	// RefreshTokenReuseInterval is how long a rotated refresh token may be
+	// presented again and still get the current token of its session.
+	RefreshTokenReuseInterval time.Duration `koanf:"refresh_token_reuse_interval"`
+	// EncryptionKey encrypts secrets at rest (TOTP seeds, provider client
+	// secrets). Empty: a key is generated at first start and kept in the
+	// database.
+	EncryptionKey string `koanf:"encryption_key" secret:"true"`
+
+	Password  PasswordConfig  `koanf:"password"`
+	Hooks     AuthHooksConfig `koanf:"hooks"`
+	RateLimit RateLimitConfig `koanf:"rate_limit"`
+	Audit     AuditConfig     `koanf:"audit"`
+	SMTP      SMTPConfig      `koanf:"smtp"`
+	Mailer    MailerConfig    `koanf:"mailer"`
+	MFA       MFAConfig       `koanf:"mfa"`
+	External  ExternalConfig  `koanf:"external"`
+}
+
+// PasswordConfig is the password policy.
+type PasswordConfig struct {
+	MinLength int `koanf:"min_length"`
+	// RequiredCharacters lists the classes every new password must contain:
+	// lower, upper, digits, symbols.
+	RequiredCharacters []string `koanf:"required_characters"`
+	// BcryptCost is the work factor of new password hashes.
+	BcryptCost int `koanf:"bcrypt_cost"`
+}
+
+// AuthHooksConfig names SQL functions the auth server calls.
+type AuthHooksConfig struct {
+	// CustomClaims is a function (schema.name) taking and returning jsonb
+	// that may change the claims of every access token issued.
+	CustomClaims string `koanf:"custom_claims"`
+}
+
+// RateLimitConfig bounds requests per client address and window, per
+// endpoint family, and backs off failed sign-ins per account.
+type RateLimitConfig struct {
+	Enabled      bool          `koanf:"enabled"`
+	Window       time.Duration `koanf:"window"`
+	SignIn       int           `koanf:"sign_in"`
+	SignUp       int           `koanf:"sign_up"`
+	TokenRefresh int           `koanf:"token_refresh"`
+	OTP          int           `koanf:"otp"`
+	Verify       int           `koanf:"verify"`
+	Anonymous    int           `koanf:"anonymous"`
+	// EmailSent bounds the emails sent per client address and window.
+	EmailSent int `koanf:"email_sent"`
+	// FailedSignIns is how many wrong passwords an account tolerates before
+	// sign-in backs off; each further failure doubles the wait, from
+	// FailedSignInBackoff up to FailedSignInMaxBackoff.
+	FailedSignIns          int           `koanf:"failed_sign_ins"`
+	FailedSignInBackoff    time.Duration `koanf:"failed_sign_in_backoff"`
+	FailedSignInMaxBackoff time.Duration `koanf:"failed_sign_in_max_backoff"`
+}
+
+// AuditConfig configures the auth audit log.
+type AuditConfig struct {
+	// Retention is how long entries are kept (0 = forever).
+	Retention time.Duration `koanf:"retention"`
+}
+
+// SMTPConfig is the mail server that sends confirmation, magic-link, OTP,
+// recovery, email-change and invite mail.
+type SMTPConfig struct {
+	Host       string `koanf:"host"`
+	Port       int    `koanf:"port"`
+	User       string `koanf:"user"`
+	Password   string `koanf:"password" secret:"true"`
+	From       string `koanf:"from"`
+	SenderName string `koanf:"sender_name"`
+	// TLS is auto (STARTTLS when offered), starttls (required), tls
+	// (implicit TLS, port 465) or none.
+	TLS string `koanf:"tls"`
+}
+
+// MailerConfig configures what is mailed and how long its links live.
+type MailerConfig struct {
+	// Autoconfirm confirms new addresses without a confirmation mail.
+	Autoconfirm bool          `koanf:"autoconfirm"`
+	OTPExpiry   time.Duration `koanf:"otp_expiry"`
+	OTPLength   int           `koanf:"otp_length"`
+	LinkExpiry  time.Duration `koanf:"link_expiry"`
+	// MaxFrequency is the shortest interval between two mails to one address.
+	MaxFrequency time.Duration `koanf:"max_frequency"`
+	// SecureEmailChange asks both the old and the new address to confirm.
+	SecureEmailChange bool `koanf:"secure_email_change"`
+
+	// Delivery through the mail outbox (auth.mail_outbox).
+	//
+	// MaxAttempts is how many times a mail is tried before it is kept as
+	// failed; RetryBackoff is the wait after the first failure, doubled
+	// (with jitter) after each further one up to an hour; OutboxRetention
+	// is how long sent, dropped and failed rows are kept for inspection.
+	MaxAttempts     int           `koanf:"max_attempts"`
+	RetryBackoff    time.Duration `koanf:"retry_backoff"`
+	OutboxRetention time.Duration `koanf:"outbox_retention"`
+}
+
+// MFAConfig configures multi-factor authentication.
+type MFAConfig struct {
+	Enabled    bool   `koanf:"enabled"`
+	Issuer     string `koanf:"issuer"`
+	MaxFactors int    `koanf:"max_factors"`
+}
+
+// ExternalConfig configures the OAuth and OIDC providers: the presets and
+// one generic OIDC provider found by issuer discovery. Further providers
+// (custom OAuth2 or OIDC) can be added at run time through the admin API.
+type ExternalConfig struct {
+	Google    ExternalProvider `koanf:"google"`
+	GitHub    ExternalProvider `koanf:"github"`
+	Microsoft ExternalProvider `koanf:"microsoft"`
+	Apple     ExternalProvider `koanf:"apple"`
+	Facebook  ExternalProvider `koanf:"facebook"`
+	Twitter   ExternalProvider `koanf:"twitter"`
+	LinkedIn  ExternalProvider `koanf:"linkedin"`
+	GitLab    ExternalProvider `koanf:"gitlab"`
+	Bitbucket ExternalProvider `koanf:"bitbucket"`
+	OIDC      ExternalProvider `koanf:"oidc"`
+}
+
+// ExternalProvider is one OAuth2/OIDC provider.
+type ExternalProvider struct {
+	Enabled  bool   `koanf:"enabled"`
+	ClientID string `koanf:"client_id"`
+	Secret   string `koanf:"secret" secret:"true"`
+	// Issuer enables OIDC discovery (required for oidc; optional for
+	// microsoft and gitlab to name a tenant or a self-hosted instance).
+	Issuer string `koanf:"issuer"`
+	// The endpoint URLs override the preset's (or discovery's).
+	AuthorizationURL string   `koanf:"authorization_url"`
+	TokenURL         string   `koanf:"token_url"`
+	UserinfoURL      string   `koanf:"userinfo_url"`
+	Scopes           []string `koanf:"scopes"`
+	// RedirectURI is the callback registered with the provider; empty
+	// means <public_url>/auth/v1/callback.
+	RedirectURI string `koanf:"redirect_uri"`
 }
 
 // JWTConfig configures JSON Web Tokens.

@@ -870,7 +870,7 @@ func TestClosestKey(t *testing.T) {
 		"database.maxconns":  "database.max_conns",
 		"cors":               "http.cors",
 		"jwt":                "auth.jwt",
-		"issuer":             "auth.jwt.issuer",
+		"leeway":             "auth.jwt.leeway",
 		"completely.unknown": "",
 		"x":                  "",
 	}
@@ -946,4 +946,54 @@ func docDefault(f *field, v reflect.Value) string {
 		return "—"
 	}
 	return "`" + s + "`"
+}
+
+func TestAuthValidation(t *testing.T) {
+	c := Default()
+	if err := c.Validate(); err != nil {
+		t.Fatalf("defaults must validate: %v", err)
+	}
+	c.Auth.SiteURL = "myapp://callback"
+	c.Auth.RedirectAllowList = []string{"https://*.example.com/**", "myapp://**"}
+	if err := c.Validate(); err != nil {
+		t.Fatalf("deep links and wildcards are allowed: %v", err)
+	}
+	bad := Default()
+	bad.Auth.SiteURL = "app.example.com"
+	bad.Auth.RedirectAllowList = []string{"/relative"}
+	bad.Auth.AccessTokenTTL = time.Second
+	bad.Auth.RefreshTokenReuseInterval = time.Hour
+	bad.Auth.EncryptionKey = "short"
+	bad.Auth.Password.MinLength = 100
+	bad.Auth.Password.RequiredCharacters = []string{"emoji"}
+	bad.Auth.Password.BcryptCost = 40
+	bad.Auth.Hooks.CustomClaims = "drop table x"
+	bad.Auth.RateLimit.SignIn = 0
+	bad.Auth.RateLimit.FailedSignInMaxBackoff = time.Millisecond
+	bad.Auth.SMTP.Host = "smtp.example.com"
+	bad.Auth.SMTP.TLS = "maybe"
+	bad.Auth.Mailer.OTPLength = 3
+	bad.Auth.MFA.Issuer = " "
+	bad.Auth.External.OIDC.Enabled = true
+	bad.Auth.External.GitHub.TokenURL = "ftp://x"
+	err := bad.Validate()
+	if err == nil {
+		t.Fatal("bad auth settings validated")
+	}
+	for _, key := range []string{
+		"auth.site_url", "auth.redirect_allow_list", "auth.access_token_ttl", "auth.refresh_token_reuse_interval",
+		"auth.encryption_key", "auth.password.min_length", "auth.password.required_characters",
+		"auth.password.bcrypt_cost", "auth.hooks.custom_claims", "auth.rate_limit.sign_in",
+		"auth.rate_limit.failed_sign_in_max_backoff", "auth.smtp.from", "auth.smtp.tls", "auth.mailer.otp_length",
+		"auth.mfa.issuer", "auth.external.oidc.client_id", "auth.external.oidc.issuer", "auth.external.github.token_url",
+	} {
+		if !strings.Contains(err.Error(), key+":") {
+			t.Errorf("no problem reported for %s in:\n%v", key, err)
+		}
+	}
+	noMail := Default()
+	noMail.Auth.Mailer.Autoconfirm = false
+	if err := noMail.Validate(); err == nil || !strings.Contains(err.Error(), "auth.mailer.autoconfirm") {
+		t.Errorf("requiring confirmation without SMTP must be refused: %v", err)
+	}
 }

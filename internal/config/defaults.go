@@ -47,6 +47,7 @@ func defaults() *Config {
 					"Content-Range", "Content-Location", "Location", "Preference-Applied", "ETag", "X-Request-ID",
 					"Content-Disposition", "Tus-Resumable", "Tus-Version", "Tus-Extension", "Tus-Max-Size",
 					"Upload-Offset", "Upload-Length", "Upload-Expires",
+					"X-Supabase-Api-Version", "X-Total-Count", "Link", "Retry-After",
 				},
 				AllowCredentials: false,
 				MaxAge:           24 * time.Hour,
@@ -73,6 +74,49 @@ func defaults() *Config {
 				Algorithm: "ES256",
 				Issuer:    "fluxbase",
 				Leeway:    30 * time.Second,
+			},
+			RedirectAllowList:         []string{},
+			AnonymousSignIns:          false,
+			AccessTokenTTL:            time.Hour,
+			SessionTimebox:            0,
+			RefreshTokenReuseInterval: 10 * time.Second,
+			Password: PasswordConfig{
+				MinLength:          8,
+				RequiredCharacters: []string{},
+				BcryptCost:         10,
+			},
+			RateLimit: RateLimitConfig{
+				Enabled:                true,
+				Window:                 5 * time.Minute,
+				SignIn:                 30,
+				SignUp:                 30,
+				TokenRefresh:           150,
+				OTP:                    30,
+				Verify:                 30,
+				Anonymous:              30,
+				EmailSent:              30,
+				FailedSignIns:          5,
+				FailedSignInBackoff:    time.Second,
+				FailedSignInMaxBackoff: 15 * time.Minute,
+			},
+			Audit: AuditConfig{Retention: 90 * 24 * time.Hour},
+			SMTP:  SMTPConfig{Port: 587, SenderName: "Fluxbase", TLS: "auto"},
+			Mailer: MailerConfig{
+				Autoconfirm:       true,
+				OTPExpiry:         time.Hour,
+				OTPLength:         6,
+				LinkExpiry:        time.Hour,
+				MaxFrequency:      time.Minute,
+				SecureEmailChange: true,
+				MaxAttempts:       10,
+				RetryBackoff:      30 * time.Second,
+				OutboxRetention:   7 * 24 * time.Hour,
+			},
+			MFA: MFAConfig{Enabled: true, Issuer: "Fluxbase", MaxFactors: 10},
+			External: ExternalConfig{
+				Google: noProvider(), GitHub: noProvider(), Microsoft: noProvider(), Apple: noProvider(),
+				Facebook: noProvider(), Twitter: noProvider(), LinkedIn: noProvider(), GitLab: noProvider(),
+				Bitbucket: noProvider(), OIDC: noProvider(),
 			},
 		},
 		Migrations: MigrationsConfig{Dir: "./migrations", ApplyOnStart: false},
@@ -102,3 +146,7 @@ func (c *Config) EmbeddedDataDir() string {
 	}
 	return filepath.Join(c.DataDir, "pg")
 }
+
+// noProvider is a provider left unconfigured; its lists are empty rather
+// than nil, as loading an empty list from a file makes them.
+func noProvider() ExternalProvider { return ExternalProvider{Scopes: []string{}} }

@@ -215,6 +215,7 @@ func (c *Config) problems() []Problem {
 	}
 
 	c.checkStorage(ch)
+	c.authProblems(ch)
 
 	if strings.TrimSpace(c.Migrations.Dir) == "" {
 		ch.add("migrations.dir", "must not be empty; it is the directory holding your SQL migrations, such as ./migrations")

@@ -32,6 +32,10 @@ type Identity struct {
 	// KeyID names the signing key that verified the token ("" for HS256
 	// tokens and anonymous callers).
 	KeyID string
+	// APIKeyID is set when the caller used a Fluxbase API key (fbk_...);
+	// Scopes are then that key's scopes. Both are empty for JWTs.
+	APIKeyID string
+	Scopes   []string
 }
 
 // Anonymous reports whether the identity came from no token at all.
@@ -40,6 +44,9 @@ func (id Identity) Anonymous() bool { return id.Token == "" }
 // String renders the identity without its token, so that printing an
 // Identity with %v cannot leak a credential.
 func (id Identity) String() string {
+	if id.APIKeyID != "" {
+		return fmt.Sprintf("identity{role=%s sub=%s api_key=%s}", id.Role, id.Subject, id.APIKeyID)
+	}
 	return fmt.Sprintf("identity{role=%s sub=%s kid=%s}", id.Role, id.Subject, id.KeyID)
 }
 

@@ -19,12 +19,26 @@ func (s *Service) Middleware(next http.Handler) http.Handler {
 			if e.Status == http.StatusUnauthorized {
 				w.Header().Set("WWW-Authenticate", wwwAuthenticate(e))
 			}
+			if e.Status == http.StatusTooManyRequests {
+				// An API key over its rate limit: the resolver puts the
+				// wait, in seconds, in the details.
+				retry := "60"
+				if d, ok := e.Details.(map[string]any); ok {
+					if n, ok := d["retry_after"].(int64); ok {
+						retry = strconv.FormatInt(n, 10)
+					}
+				}
+				w.Header().Set("Retry-After", retry)
+			}
 			httpx.WriteError(w, r, e)
 			return
 		}
 		httpx.SetLogAttr(r, "role", id.Role)
 		if id.Subject != "" {
 			httpx.SetLogAttr(r, "user_id", id.Subject)
+		}
+		if id.APIKeyID != "" {
+			httpx.SetLogAttr(r, "api_key_id", id.APIKeyID)
 		}
 		next.ServeHTTP(w, r.WithContext(WithIdentity(r.Context(), id)))
 	})

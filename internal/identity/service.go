@@ -56,6 +56,9 @@ type Service struct {
 	loadKeys func(ctx context.Context) ([]*signingKey, error)
 	keys     atomic.Pointer[keySet]
 
+	// apiKeys resolves fbk_ keys; installed by the auth server.
+	apiKeys atomic.Pointer[APIKeyResolver]
+
 	reloadMu     sync.Mutex // serializes reloads so an older read never replaces a newer one
 	lastReload   time.Time
 	minReloadGap time.Duration

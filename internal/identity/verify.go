@@ -22,6 +22,10 @@ import (
 // Authorization headers of other schemes (Basic for a proxy in front, say)
 // are not Fluxbase's and are ignored.
 //
+// A token starting with fbk_ is a Fluxbase API key, in either header: it
+// is looked up by the auth server (SetAPIKeyResolver) and acts as its user
+// or role, limited to its scopes (RequireScope).
+//
 // Without a token the caller is anon, unless anonymous access is disabled.
 // A presented token must verify; a bad token never falls back to anon.
 // Errors are *httpx.Error with status 401.
@@ -35,6 +39,9 @@ func (s *Service) Authenticate(r *http.Request) (Identity, error) {
 			return Identity{}, errAnonymousDisabled
 		}
 		return anonIdentity(), nil
+	}
+	if IsAPIKey(tok) {
+		return s.resolveAPIKey(r.Context(), tok)
 	}
 	return s.Verify(r.Context(), tok)
 }
