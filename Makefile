@@ -5,6 +5,7 @@
 #   make build   build the static binary bin/fluxbase
 #   make lint    gofmt, go vet and staticcheck
 #   make fuzz    every fuzz target for FUZZTIME (default 30s) each
+#   make bench-rest  the REST benchmark against a hand-written baseline
 #
 # Each target installs what it needs (see scripts/ensure-deps.sh) and says so.
 
@@ -25,7 +26,7 @@ RACE ?= $(shell command -v cc >/dev/null 2>&1 && echo -race)
 # Extra arguments for go test, e.g. make test TESTFLAGS="-run TestReady -v".
 TESTFLAGS ?=
 
-.PHONY: all build run test fmt-check vet lint deps test-deps clean bench fuzz
+.PHONY: all build run test fmt-check vet lint deps test-deps clean bench bench-rest fuzz
 
 all: build
 
@@ -79,6 +80,13 @@ fuzz:
 
 bench: deps
 	@$(GO) test -run '^$$' -bench . -benchtime 2s ./...
+
+# The REST benchmark against a hand-written pgx baseline, and the schema
+# cache's load time (see docs/benchmarks.md). BENCHFLAGS passes options,
+# e.g. make bench-rest BENCHFLAGS="-duration 10s -pool 10".
+BENCHFLAGS ?=
+bench-rest: deps
+	@$(GO) run ./bench/rest $(BENCHFLAGS)
 
 clean:
 	rm -rf bin

@@ -18,6 +18,7 @@ import (
 	"github.com/fluxbase/fluxbase/internal/identity"
 	"github.com/fluxbase/fluxbase/internal/migrations"
 	"github.com/fluxbase/fluxbase/internal/obs"
+	"github.com/fluxbase/fluxbase/internal/schema"
 )
 
 // Options are what every entry point needs.
@@ -116,6 +117,9 @@ func Serve(ctx context.Context, opts Options) error {
 type services struct {
 	db       *database
 	identity *identity.Service
+	// schema is the REST schema cache, loaded before the instance is ready
+	// and kept current by its Run loop.
+	schema *schema.Service
 }
 
 // startServices brings up the database and everything that depends on it,
@@ -153,12 +157,23 @@ func startServices(ctx context.Context, cfg *config.Config, log *slog.Logger, me
 	if err != nil {
 		return nil, err
 	}
+	h.setPhase("schema_cache")
+	sc := schema.New(db.Admin, cfg.REST.Schemas, log)
+	if err := sc.Load(ctx); err != nil {
+		return nil, err
+	}
+	if c := sc.Current(); c != nil {
+		log.Info("schema cache loaded", "schemas", c.Schemas, "relations", len(c.Tables),
+			"functions", len(c.FunctionsByName), "duration_ms", c.LoadDuration.Milliseconds())
+	}
+
 	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = ids.Run(runCtx) })
+	wg.Go(func() { _ = sc.Run(runCtx) })
 	*closers = append(*closers, func(context.Context) error { stop(); wg.Wait(); return nil })
 
-	return &services{db: db, identity: ids}, nil
+	return &services{db: db, identity: ids, schema: sc}, nil
 }
 
 // listen binds addr, explaining the usual failures in terms of the setting.

@@ -74,6 +74,14 @@ func defaults() *Config {
 		},
 		Migrations: MigrationsConfig{Dir: "./migrations", ApplyOnStart: false},
 		Metrics:    MetricsConfig{Enabled: true},
+		REST: RESTConfig{
+			Schemas:           []string{"public"},
+			MaxRows:           1000,
+			AggregatesEnabled: true,
+			ExplainEnabled:    false,
+			StatementTimeouts: []string{"anon=8s", "authenticated=8s"},
+			MaxEmbedDepth:     8,
+		},
 	}
 }
 

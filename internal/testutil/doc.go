@@ -5,7 +5,7 @@
 // tests.
 //
 // The server is the product's own embedded launcher, started detached in
-// $TMPDIR/fluxbase-test-<uid> (or FLUXBASE_TEST_PG_DIR). Test processes
+// $TMPDIR/fluxbase-test-<uid>-<checkout> (or FLUXBASE_TEST_PG_DIR). Test processes
 // coordinate with two flock files there: "control", held briefly to start,
 // adopt or stop the server and to build the template, and "users", held
 // shared by every process that uses the server. The process that leaves

@@ -3,6 +3,7 @@ package testutil
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/sys/unix"
 
@@ -137,7 +139,7 @@ func NewDB(t testing.TB) *TestDB {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		if _, err := h.admin.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+		if err := dropDatabase(ctx, h.admin, name); err != nil {
 			t.Errorf("testutil: drop test database %s: %v", name, err)
 		}
 	})
@@ -164,12 +166,34 @@ func testDatabaseConfig() config.DatabaseConfig {
 	}
 }
 
-// Dir is where the shared test cluster lives.
+// Dir is where the shared test cluster lives: one per user and source
+// checkout. Roles are cluster-wide, so two checkouts whose migrations
+// differ (two branches, say) would otherwise keep resetting each other's
+// authenticator password.
 func Dir() string {
 	if d := os.Getenv(EnvPGDir); d != "" {
 		return d
 	}
-	return filepath.Join(os.TempDir(), fmt.Sprintf("fluxbase-test-%d", os.Geteuid()))
+	return filepath.Join(os.TempDir(), fmt.Sprintf("fluxbase-test-%d-%s", os.Geteuid(), checkoutID()))
+}
+
+// checkoutID is a short hash of the module's root directory.
+func checkoutID() string {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "0"
+	}
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			dir = d
+			break
+		}
+		if filepath.Dir(d) == d {
+			break
+		}
+	}
+	sum := sha256.Sum256([]byte(dir))
+	return hex.EncodeToString(sum[:4])
 }
 
 func serverOptions(dir string) pg.EmbeddedOptions {
@@ -442,4 +466,22 @@ func randomHex(n int) string {
 		panic(err)
 	}
 	return hex.EncodeToString(b)
+}
+
+// dropDatabase drops a test database. A temporary replication slot (a
+// realtime change stream) is dropped by its server process after the
+// client disconnects, asynchronously, so a slot still in use is waited for.
+func dropDatabase(ctx context.Context, admin *pgxpool.Pool, name string) error {
+	for {
+		_, err := admin.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
+		var pgErr *pgconn.PgError
+		if err == nil || !errors.As(err, &pgErr) || pgErr.Code != "55006" {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
