@@ -5,8 +5,10 @@
 #   make build   build the static binary bin/fluxbase
 #   make lint    gofmt, go vet and staticcheck
 #   make fuzz    every fuzz target for FUZZTIME (default 30s) each
+#   make bench-rest  the REST benchmark against a hand-written baseline
+#   make bench-auth  the auth benchmarks
 #   make bench-realtime  the realtime load benchmark (10,000 WebSockets)
-#   make bench-storage  the storage benchmark (docs/benchmarks.md)
+#   make bench-storage  the storage benchmark
 #
 # Each target installs what it needs (see scripts/ensure-deps.sh) and says so.
 
@@ -27,7 +29,7 @@ RACE ?= $(shell command -v cc >/dev/null 2>&1 && echo -race)
 # Extra arguments for go test, e.g. make test TESTFLAGS="-run TestReady -v".
 TESTFLAGS ?=
 
-.PHONY: all build run test fmt-check vet lint deps test-deps clean bench bench-auth bench-realtime bench-storage fuzz
+.PHONY: all build run test fmt-check vet lint deps test-deps clean bench bench-rest bench-auth bench-realtime bench-storage fuzz
 
 all: build
 
@@ -81,6 +83,13 @@ fuzz:
 
 bench: deps
 	@$(GO) test -run '^$$' -bench . -benchtime 2s ./...
+
+# The REST benchmark against a hand-written pgx baseline, and the schema
+# cache's load time (see docs/benchmarks.md). BENCHFLAGS passes options,
+# e.g. make bench-rest BENCHFLAGS="-duration 10s -pool 10".
+BENCHFLAGS ?=
+bench-rest: deps
+	@$(GO) run ./bench/rest $(BENCHFLAGS)
 
 # The realtime load benchmark: fluxbase runs as its own process and this
 # program generates the load (see docs/benchmarks.md). BENCHFLAGS passes

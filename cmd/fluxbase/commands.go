@@ -69,7 +69,7 @@ Configuration:
 	config.BindFlag(pf, "log-level", "log.level")
 	config.BindFlag(pf, "log-format", "log.format")
 
-	root.AddCommand(c.serveCmd(def), c.migrateCmd(def), c.keysCmd(), c.configCmd(), c.versionCmd())
+	root.AddCommand(c.serveCmd(def), c.migrateCmd(def), c.schemaCmd(), c.keysCmd(), c.configCmd(), c.versionCmd())
 	return root
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/fluxbase/fluxbase/internal/migrations"
 	"github.com/fluxbase/fluxbase/internal/obs"
 	"github.com/fluxbase/fluxbase/internal/realtime"
+	"github.com/fluxbase/fluxbase/internal/schema"
 	"github.com/fluxbase/fluxbase/internal/storage"
 )
 
@@ -122,6 +123,9 @@ type services struct {
 	auth     *auth.Service
 	storage  *storage.Handler
 	realtime *realtime.Service // nil when realtime.enabled is false
+	// schema is the REST schema cache, loaded before the instance is ready
+	// and kept current by its Run loop.
+	schema *schema.Service
 }
 
 // startServices brings up the database and everything that depends on it,
@@ -159,6 +163,16 @@ func startServices(ctx context.Context, cfg *config.Config, log *slog.Logger, me
 	if err != nil {
 		return nil, err
 	}
+	h.setPhase("schema_cache")
+	sc := schema.New(db.Admin, cfg.REST.Schemas, log)
+	if err := sc.Load(ctx); err != nil {
+		return nil, err
+	}
+	if c := sc.Current(); c != nil {
+		log.Info("schema cache loaded", "schemas", c.Schemas, "relations", len(c.Tables),
+			"functions", len(c.FunctionsByName), "duration_ms", c.LoadDuration.Milliseconds())
+	}
+
 	h.setPhase("auth")
 	authSvc, err := auth.New(ctx, db.DB, ids, cfg, log)
 	if err != nil {
@@ -167,6 +181,7 @@ func startServices(ctx context.Context, cfg *config.Config, log *slog.Logger, me
 	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = ids.Run(runCtx) })
+	wg.Go(func() { _ = sc.Run(runCtx) })
 	wg.Go(func() { _ = authSvc.Run(runCtx) })
 	wg.Go(func() { _ = authSvc.RunMailer(runCtx) })
 	*closers = append(*closers, func(context.Context) error { stop(); wg.Wait(); return nil })
@@ -182,7 +197,7 @@ func startServices(ctx context.Context, cfg *config.Config, log *slog.Logger, me
 	}
 	wg.Go(func() { _ = store.Run(runCtx) })
 
-	svc := &services{db: db, identity: ids, auth: authSvc, storage: storage.NewHandler(store, ids, cfg)}
+	svc := &services{db: db, identity: ids, schema: sc, auth: authSvc, storage: storage.NewHandler(store, ids, cfg)}
 	if cfg.Realtime.Enabled {
 		h.setPhase("realtime")
 		rt := realtime.New(realtime.Options{Config: cfg.Realtime, DB: db.DB, Identity: ids, ReplicationDSN: db.dsn, Logger: log})

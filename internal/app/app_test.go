@@ -38,7 +38,7 @@ func TestPlatformEndpoints(t *testing.T) {
 		},
 		{
 			Name: "openapi", Method: "GET", Path: "/openapi.json",
-			ExpectedStatus: 200, ExpectedContent: []string{`"openapi": "3.1.0"`},
+			ExpectedStatus: 200, ExpectedContent: []string{`"openapi":"3.0.3"`},
 		},
 		{
 			Name: "unknown route is a JSON 404", Method: "GET", Path: "/no/such/route",

@@ -2,6 +2,7 @@ package config
 
 import (
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -26,6 +27,7 @@ type Config struct {
 	Metrics    MetricsConfig    `koanf:"metrics"`
 	Realtime   RealtimeConfig   `koanf:"realtime"`
 	Storage    StorageConfig    `koanf:"storage"`
+	REST       RESTConfig       `koanf:"rest"`
 }
 
 // HTTPConfig configures the HTTP server.
@@ -340,3 +342,47 @@ func (c *Config) StorageRoot() string {
 	}
 	return filepath.Join(c.DataDir, "storage")
 }
+
+// RESTConfig configures the REST engine (/rest/v1 and /api/v1/tables|rpc).
+type RESTConfig struct {
+	// Schemas are the database schemas the API exposes; the first is the
+	// default when a request names none. Fluxbase's own schemas can never
+	// be exposed.
+	Schemas []string `koanf:"schemas"`
+	// MaxRows caps the rows any read returns, whatever the client asks
+	// for (0 = no cap).
+	MaxRows int64 `koanf:"max_rows"`
+	// AggregatesEnabled allows count(), sum(), avg(), min() and max() in
+	// select=.
+	AggregatesEnabled bool `koanf:"aggregates_enabled"`
+	// ExplainEnabled lets clients ask for the query plan with
+	// Accept: application/vnd.pgrst.plan.
+	ExplainEnabled bool `koanf:"explain_enabled"`
+	// StatementTimeouts lists role=duration pairs: the statement timeout of
+	// API requests made as that role. Roles not listed get
+	// database.statement_timeout.
+	StatementTimeouts []string `koanf:"statement_timeouts"`
+	// MaxEmbedDepth bounds how deeply resources may be embedded.
+	MaxEmbedDepth int `koanf:"max_embed_depth"`
+}
+
+// StatementTimeout returns the statement timeout configured for role, and
+// whether one is.
+func (r RESTConfig) StatementTimeout(role string) (time.Duration, bool) {
+	for _, e := range r.StatementTimeouts {
+		name, val, ok := strings.Cut(e, "=")
+		if !ok || strings.TrimSpace(name) != role {
+			continue
+		}
+		d, err := time.ParseDuration(strings.TrimSpace(val))
+		if err != nil {
+			return 0, false
+		}
+		return d, true
+	}
+	return 0, false
+}
+
+// ReservedSchemas are the schemas Fluxbase owns or PostgreSQL reserves;
+// rest.schemas may not list them.
+var ReservedSchemas = []string{"auth", "storage", "realtime", "fluxbase", "pg_catalog", "information_schema", "pg_toast"}

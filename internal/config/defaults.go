@@ -131,6 +131,14 @@ func defaults() *Config {
 			OrphanGrace:        time.Hour,
 			JanitorInterval:    5 * time.Minute,
 		},
+		REST: RESTConfig{
+			Schemas:           []string{"public"},
+			MaxRows:           1000,
+			AggregatesEnabled: true,
+			ExplainEnabled:    false,
+			StatementTimeouts: []string{"anon=8s", "authenticated=8s"},
+			MaxEmbedDepth:     8,
+		},
 	}
 }
 

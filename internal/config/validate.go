@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -148,6 +149,8 @@ func (c *Config) problems() []Problem {
 		}
 	}
 	ch.nonNegative("http.cors.max_age", co.MaxAge, "24h")
+
+	c.checkREST(ch)
 
 	// Database.
 	d := c.Database
@@ -405,3 +408,42 @@ func (c *Config) checkStorage(ch *checker) {
 }
 
 var s3BucketRE = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
+var schemaNamePattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_$]*$`)
+
+// checkREST validates the rest section.
+func (c *Config) checkREST(ch *checker) {
+	r := c.REST
+	if len(r.Schemas) == 0 {
+		ch.add("rest.schemas", "must list at least one schema, such as public")
+	}
+	seen := map[string]bool{}
+	for _, s := range r.Schemas {
+		switch {
+		case slices.Contains(ReservedSchemas, strings.ToLower(s)) || strings.HasPrefix(strings.ToLower(s), "pg_"):
+			ch.add("rest.schemas", "%q is a schema Fluxbase or PostgreSQL owns and is never exposed; list only your own schemas, such as public", s)
+		case !schemaNamePattern.MatchString(s) || len(s) > 63:
+			ch.add("rest.schemas", "%q is not a valid schema name; use letters, digits and _ (at most 63 bytes)", s)
+		case seen[s]:
+			ch.add("rest.schemas", "%q is listed twice", s)
+		}
+		seen[s] = true
+	}
+	if r.MaxRows < 0 {
+		ch.add("rest.max_rows", "must not be negative; use 0 for no cap, or a number such as 1000")
+	}
+	if r.MaxEmbedDepth < 1 || r.MaxEmbedDepth > 32 {
+		ch.add("rest.max_embed_depth", "must be between 1 and 32, such as 8")
+	}
+	for _, e := range r.StatementTimeouts {
+		role, val, ok := strings.Cut(e, "=")
+		role, val = strings.TrimSpace(role), strings.TrimSpace(val)
+		if !ok || len(role) > 63 || !roleRE.MatchString(role) {
+			ch.add("rest.statement_timeouts", "%q is not role=duration; use entries such as anon=8s", e)
+			continue
+		}
+		d, err := time.ParseDuration(val)
+		if err != nil || d < 0 {
+			ch.add("rest.statement_timeouts", "%q: %q is not a duration; use a number with a unit, such as anon=8s (0s for no limit)", e, val)
+		}
+	}
+}

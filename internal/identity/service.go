@@ -50,7 +50,11 @@ type Service struct {
 	issuer   string
 	audience string
 	parser   *jwt.Parser
+	leeway   time.Duration
 	now      func() time.Time
+
+	// tokens remembers verified tokens; emptied whenever the keys change.
+	tokens *tokenCache
 
 	// loadKeys reads the non-revoked keys; the database in production.
 	loadKeys func(ctx context.Context) ([]*signingKey, error)
@@ -135,7 +139,9 @@ func newService(cfg config.AuthConfig, log *slog.Logger) (*Service, error) {
 		signAlg:      strings.ToUpper(strings.TrimSpace(j.Algorithm)),
 		issuer:       j.Issuer,
 		audience:     j.Audience,
+		leeway:       j.Leeway,
 		now:          time.Now,
+		tokens:       newTokenCache(defaultTokenCacheSize),
 		minReloadGap: defaultMinReloadGap,
 		refreshEvery: defaultRefreshEvery,
 	}
@@ -191,6 +197,9 @@ func (s *Service) reloadLocked(ctx context.Context) error {
 		return fmt.Errorf("identity: signing keys: %w", err)
 	}
 	old := s.keys.Swap(ks)
+	// Entries verified under the old set no longer match it; dropping them
+	// now also frees their memory.
+	s.tokens.clear()
 	if old == nil || old.current.kid != ks.current.kid {
 		s.log.Info("signing key in use", "kid", ks.current.kid, "algorithm", s.signAlg, "verification_keys", len(ks.byKid))
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 
@@ -78,7 +79,17 @@ func tokenFrom(r *http.Request) (string, error) {
 //   - The role is the "role" claim, a plain identifier. Without one the
 //     token runs as anon, as in PostgREST, which also means it is refused
 //     when anonymous access is disabled.
+//
+// A token that verified is remembered (see tokenCache) until it expires or
+// the keys change, so presenting it again costs a hash, not a signature
+// check; the outcome is the same either way.
 func (s *Service) Verify(ctx context.Context, token string) (Identity, error) {
+	// The key set is taken before verifying: if it is replaced meanwhile,
+	// the entry stored below belongs to the old set and is never used.
+	ks := s.keys.Load()
+	if id, ok := s.tokens.get(token, ks, s.now()); ok {
+		return id, nil
+	}
 	claims := jwt.MapClaims{}
 	var kid string
 	t, err := s.parser.ParseWithClaims(token, claims, func(t *jwt.Token) (any, error) {
@@ -135,14 +146,39 @@ func (s *Service) Verify(ctx context.Context, token string) (Identity, error) {
 	if err != nil {
 		return Identity{}, invalidJWT("the token's claims cannot be encoded as JSON")
 	}
-	return Identity{
+	id := Identity{
 		Role:      role,
 		Subject:   sub,
 		Claims:    claims,
 		RawClaims: raw,
 		Token:     token,
 		KeyID:     kid,
-	}, nil
+	}
+	if from, until, ok := s.validity(claims); ok {
+		s.tokens.put(token, ks, id, from, until)
+	}
+	return id, nil
+}
+
+// validity is the window in which the parser accepts claims: from the
+// later of nbf and iat, less the leeway, until exp plus the leeway
+// (exclusive), exactly as the JWT validator compares them.
+func (s *Service) validity(claims jwt.MapClaims) (from, until time.Time, ok bool) {
+	exp, err := claims.GetExpirationTime()
+	if err != nil || exp == nil {
+		return time.Time{}, time.Time{}, false
+	}
+	until = exp.Add(s.leeway)
+	for _, get := range []func() (*jwt.NumericDate, error){claims.GetNotBefore, claims.GetIssuedAt} {
+		d, err := get()
+		if err != nil {
+			return time.Time{}, time.Time{}, false
+		}
+		if d != nil && d.Add(-s.leeway).After(from) {
+			from = d.Add(-s.leeway)
+		}
+	}
+	return from, until, true
 }
 
 // verifyError maps a parse failure to the error the client sees. The checks

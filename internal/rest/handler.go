@@ -1,0 +1,634 @@
+package rest
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/fluxbase/fluxbase/internal/config"
+	"github.com/fluxbase/fluxbase/internal/httpx"
+	"github.com/fluxbase/fluxbase/internal/identity"
+	"github.com/fluxbase/fluxbase/internal/pg"
+	"github.com/fluxbase/fluxbase/internal/schema"
+)
+
+// CacheSource hands out the current schema cache snapshot
+// (*schema.Service does).
+type CacheSource interface {
+	Current() *schema.Cache
+}
+
+// Options are what the engine needs.
+type Options struct {
+	DB     *pg.DB
+	Schema CacheSource
+	Config config.RESTConfig
+	Logger *slog.Logger
+}
+
+// Handler serves the REST routes.
+type Handler struct {
+	db     *pg.DB
+	schema CacheSource
+	cfg    config.RESTConfig
+	log    *slog.Logger
+}
+
+// New builds the engine.
+func New(o Options) *Handler {
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Handler{db: o.DB, schema: o.Schema, cfg: o.Config, log: log}
+}
+
+// family is the route family a request came through.
+type family int
+
+const (
+	familyREST family = iota
+	familyNative
+)
+
+// request is one REST request on its way through the pipeline.
+type request struct {
+	r      *http.Request
+	fam    family
+	id     identity.Identity
+	cache  *schema.Cache
+	schema string
+	timing *timing
+	prefer Prefer
+	accept Accept
+	// byKey is set for /api/v1/tables/{table}/{id}.
+	byKey []string
+	rpc   bool
+}
+
+// timing records the phases PostgREST reports in Server-Timing.
+type timing struct {
+	start, mark time.Time
+	phases      []string
+}
+
+func newTiming() *timing {
+	now := time.Now()
+	return &timing{start: now, mark: now}
+}
+
+func (t *timing) phase(name string) {
+	now := time.Now()
+	t.phases = append(t.phases, fmt.Sprintf("%s;dur=%.1f", name, float64(now.Sub(t.mark).Microseconds())/1000))
+	t.mark = now
+}
+
+func (t *timing) header() string { return strings.Join(t.phases, ", ") }
+
+// ServeTable serves /rest/v1/{table}.
+func (h *Handler) ServeTable(w http.ResponseWriter, r *http.Request) {
+	h.serveTable(w, r, familyREST, lastSegment(r, 0), nil)
+}
+
+// ServeRPC serves /rest/v1/rpc/{function}.
+func (h *Handler) ServeRPC(w http.ResponseWriter, r *http.Request) {
+	h.serveRPC(w, r, familyREST, lastSegment(r, 0))
+}
+
+// ServeNativeTable serves /api/v1/tables/{table}.
+func (h *Handler) ServeNativeTable(w http.ResponseWriter, r *http.Request) {
+	h.serveTable(w, r, familyNative, lastSegment(r, 0), nil)
+}
+
+// ServeNativeRow serves /api/v1/tables/{table}/{id}: one row by primary
+// key. The id is the key's values in key order, comma-separated, each
+// percent-encoded (so a comma inside a value is %2C).
+func (h *Handler) ServeNativeRow(w http.ResponseWriter, r *http.Request) {
+	rawID := lastSegment(r, 0)
+	parts := strings.Split(rawIDSegment(r), ",")
+	vals := make([]string, len(parts))
+	for i, p := range parts {
+		v, err := url.PathUnescape(p)
+		if err != nil {
+			httpx.WriteError(w, r, httpx.NewError(http.StatusBadRequest, CodeParse, "the row id is not valid percent-encoding").WithDetails(rawID))
+			return
+		}
+		vals[i] = v
+	}
+	h.serveTable(w, r, familyNative, lastSegment(r, 1), vals)
+}
+
+// ServeNativeRPC serves /api/v1/rpc/{function}.
+func (h *Handler) ServeNativeRPC(w http.ResponseWriter, r *http.Request) {
+	h.serveRPC(w, r, familyNative, lastSegment(r, 0))
+}
+
+// lastSegment returns the n-th path segment from the end, unescaped.
+func lastSegment(r *http.Request, n int) string {
+	segs := strings.Split(strings.TrimSuffix(r.URL.EscapedPath(), "/"), "/")
+	if len(segs) <= n {
+		return ""
+	}
+	s, err := url.PathUnescape(segs[len(segs)-1-n])
+	if err != nil {
+		return segs[len(segs)-1-n]
+	}
+	return s
+}
+
+func rawIDSegment(r *http.Request) string {
+	segs := strings.Split(strings.TrimSuffix(r.URL.EscapedPath(), "/"), "/")
+	return segs[len(segs)-1]
+}
+
+// begin does what every request starts with: identity, schema snapshot,
+// profile, Prefer and Accept.
+func (h *Handler) begin(r *http.Request, fam family, name string) (*request, string, error) {
+	req := &request{r: r, fam: fam, timing: newTiming()}
+	id, ok := identity.FromContext(r.Context())
+	if !ok {
+		return nil, "", httpx.ErrUnauthorized
+	}
+	req.id = id
+	req.cache = h.schema.Current()
+	if req.cache == nil {
+		return nil, "", httpx.NewError(http.StatusServiceUnavailable, "PGRST002", "Could not query the database for the schema cache. Retrying.")
+	}
+	schemaName := ""
+	hdr := "Content-Profile"
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		hdr = "Accept-Profile"
+	}
+	if p := strings.TrimSpace(r.Header.Get(hdr)); p != "" {
+		schemaName = p
+	}
+	if fam == familyNative {
+		if s, n, ok := strings.Cut(name, "."); ok {
+			if schemaName != "" && schemaName != s {
+				return nil, "", httpx.NewError(http.StatusBadRequest, "PGRST106",
+					fmt.Sprintf("the path names schema %q but %s names %q", s, hdr, schemaName))
+			}
+			schemaName, name = s, n
+		}
+	}
+	if schemaName == "" {
+		schemaName = req.cache.DefaultSchema()
+	}
+	if !req.cache.Exposed(schemaName) {
+		return nil, "", errSchema(req.cache.Schemas)
+	}
+	req.schema = schemaName
+	var err error
+	if req.prefer, err = ParsePrefer(r.Header); err != nil {
+		return nil, "", err
+	}
+	if req.accept, err = ParseAccept(r.Header); err != nil {
+		return nil, "", err
+	}
+	if req.accept.Media == mediaPlan && !h.cfg.ExplainEnabled {
+		return nil, "", httpx.NewError(http.StatusNotAcceptable, "PGRST107", "None of these media types are available: "+r.Header.Get("Accept")).
+			WithHint("query plans are disabled; set rest.explain_enabled to true to allow them")
+	}
+	return req, name, nil
+}
+
+func (h *Handler) planner() *planner {
+	return &planner{aggregates: h.cfg.AggregatesEnabled, maxDepth: h.cfg.MaxEmbedDepth}
+}
+
+// maxRowsPage applies rest.max_rows to a page.
+func (h *Handler) maxRowsPage(p Page) Page {
+	if m := h.cfg.MaxRows; m > 0 && (p.Limit < 0 || p.Limit > m) {
+		p.Limit = m
+	}
+	return p
+}
+
+func (h *Handler) serveTable(w http.ResponseWriter, r *http.Request, fam family, name string, byKey []string) {
+	req, name, err := h.begin(r, fam, name)
+	if err != nil {
+		h.fail(w, r, req, err)
+		return
+	}
+	req.byKey = byKey
+	t := req.cache.Table(req.schema, name)
+	if t == nil {
+		h.fail(w, r, req, errUnknownTable(req.schema, name, req.cache))
+		return
+	}
+	q, err := ParseQuery(r.URL.RawQuery, nil)
+	if err != nil {
+		h.fail(w, r, req, err)
+		return
+	}
+	if byKey != nil {
+		if err := addKeyFilters(q, t, byKey); err != nil {
+			h.fail(w, r, req, err)
+			return
+		}
+		if r.Method == http.MethodGet || r.Method == http.MethodHead {
+			req.accept.Media = mediaObject
+		}
+		if req.prefer.Return == "" && r.Method != http.MethodGet && r.Method != http.MethodHead {
+			req.prefer.Return = "representation"
+		}
+	}
+	req.timing.phase("parse")
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+		h.read(w, req, t, q)
+	case http.MethodPost, http.MethodPatch, http.MethodPut, http.MethodDelete:
+		h.write(w, req, t, q)
+	default:
+		h.fail(w, r, req, httpx.NewError(http.StatusMethodNotAllowed, "PGRST117", "Unsupported HTTP method: "+r.Method))
+	}
+}
+
+// addKeyFilters turns a row id into pk=eq.value filters.
+func addKeyFilters(q *Query, t *schema.Table, vals []string) error {
+	if len(t.PrimaryKey) == 0 {
+		return httpx.NewError(http.StatusBadRequest, "PGRST105",
+			fmt.Sprintf("%s.%s has no primary key, so its rows cannot be addressed by id", t.Schema, t.Name)).
+			WithHint("use /api/v1/tables/" + t.Name + " with filters instead")
+	}
+	if len(vals) != len(t.PrimaryKey) {
+		return httpx.NewError(http.StatusBadRequest, "PGRST105",
+			fmt.Sprintf("the id of %s.%s has %d value(s), but its primary key (%s) has %d", t.Schema, t.Name, len(vals), strings.Join(t.PrimaryKey, ", "), len(t.PrimaryKey))).
+			WithHint("give the key's values in key order, comma-separated and percent-encoded, such as /api/v1/tables/order_items/12,3")
+	}
+	for i, k := range t.PrimaryKey {
+		q.Filters = append(q.Filters, Filter{Field: Field{Name: k}, Op: "eq", Value: vals[i]})
+	}
+	return nil
+}
+
+// read serves GET and HEAD on a table or view.
+func (h *Handler) read(w http.ResponseWriter, req *request, t *schema.Table, q *Query) {
+	r := req.r
+	p := h.planner()
+	p.cache = req.cache
+	root, err := p.planRead(t, q)
+	if err != nil {
+		h.fail(w, r, req, err)
+		return
+	}
+	page, err := ParseRange(r.Header)
+	if err != nil {
+		h.fail(w, r, req, err)
+		return
+	}
+	page = page.intersect(q.Offset[""], q.Limit[""], hasKey(q.Offset, ""), hasKey(q.Limit, ""))
+	page = h.maxRowsPage(page)
+	count := countMode(req.prefer.Count)
+	if count != countNone {
+		req.prefer.apply("count=" + req.prefer.Count)
+	}
+	format := bodyFormat{media: req.accept.Media, stripNulls: req.accept.NullsStrip}
+	st := buildRead(root, t.QualifiedName().Quoted(), page, count, format, &sqlb{maxRows: h.cfg.MaxRows})
+	req.timing.phase("plan")
+	h.run(w, req, st, true, page, func(res *result) (int, error) {
+		if req.accept.Media == mediaObject && res.page != 1 {
+			if req.byKey != nil && res.page == 0 {
+				return 0, httpx.NewError(http.StatusNotFound, "not_found",
+					fmt.Sprintf("no row of %s.%s has the id %s", t.Schema, t.Name, strings.Join(req.byKey, ",")))
+			}
+			return 0, errSingular(res.page)
+		}
+		return rangeStatus(page, res)
+	})
+}
+
+func hasKey[V any](m map[string]V, k string) bool {
+	_, ok := m[k]
+	return ok
+}
+
+// result is the row every statement returns.
+type result struct {
+	total    *int64
+	page     int64
+	body     []byte
+	location *string
+	inserted *int64
+	plan     bool
+}
+
+// rangeStatus picks 200, 206 or 416 as PostgREST does.
+func rangeStatus(page Page, res *result) (int, error) {
+	if res.total == nil {
+		return http.StatusOK, nil
+	}
+	total := *res.total
+	if page.Offset > total && page.Offset > 0 {
+		return 0, httpx.NewError(http.StatusRequestedRangeNotSatisfiable, "PGRST103", "Requested range not satisfiable").
+			WithDetails(fmt.Sprintf("An offset of %d was requested, but there are only %d rows.", page.Offset, total))
+	}
+	if res.page < total {
+		return http.StatusPartialContent, nil
+	}
+	return http.StatusOK, nil
+}
+
+func contentRange(offset int64, res *result) string {
+	total := "*"
+	if res.total != nil {
+		total = strconv.FormatInt(*res.total, 10)
+	}
+	if res.page == 0 {
+		return "*/" + total
+	}
+	return fmt.Sprintf("%d-%d/%s", offset, offset+res.page-1, total)
+}
+
+// errRollback ends a transaction on purpose (tx=rollback, plans) while the
+// response is still delivered.
+var errRollback = errors.New("rest: roll back on purpose")
+
+// run executes a statement in the request transaction and renders the
+// response. decide checks the result inside the transaction (an error
+// rolls it back) and picks the status.
+func (h *Handler) run(w http.ResponseWriter, req *request, st readStatement, readOnly bool, page Page, decide func(*result) (int, error)) {
+	r := req.r
+	var res result
+	var status int
+	rollback := req.prefer.Tx == "rollback"
+	if req.accept.Media == mediaPlan {
+		st = explainStatement(st, req.accept)
+		res.plan = true
+		rollback = true
+	}
+	pgReq := identity.PGRequest(r, req.id, readOnly)
+	err := h.db.InRequestTx(r.Context(), pgReq, func(ctx context.Context, tx pg.Tx) error {
+		if err := h.query(ctx, tx, req.id.Role, st, &res); err != nil {
+			return err
+		}
+		if res.plan {
+			status = http.StatusOK
+			return errRollback
+		}
+		var err error
+		status, err = decide(&res)
+		if err != nil {
+			return err
+		}
+		if rollback {
+			return errRollback
+		}
+		return nil
+	})
+	req.timing.phase("transaction")
+	if err != nil && !errors.Is(err, errRollback) {
+		var he *httpx.Error
+		if errors.As(err, &he) && he.Code == "PGRST103" && res.total != nil {
+			w.Header().Set("Content-Range", "*/"+strconv.FormatInt(*res.total, 10))
+		}
+		h.fail(w, r, req, err)
+		return
+	}
+	switch req.prefer.Tx {
+	case "rollback":
+		req.prefer.apply("tx=rollback")
+	case "commit":
+		req.prefer.apply("tx=commit")
+	}
+	h.respond(w, req, st, page, &res, status)
+}
+
+// query runs the statement, with the role's statement timeout set first in
+// the same round trip.
+func (h *Handler) query(ctx context.Context, tx pg.Tx, role string, st readStatement, res *result) error {
+	var rows pgx.Rows
+	var err error
+	if d, ok := h.cfg.StatementTimeout(role); ok {
+		b := &pgx.Batch{}
+		b.Queue("select set_config('statement_timeout', $1, true)", strconv.FormatInt(d.Milliseconds(), 10))
+		b.Queue(st.SQL, st.Args...)
+		br := tx.SendBatch(ctx, b)
+		defer br.Close()
+		if _, err := br.Exec(); err != nil {
+			return err
+		}
+		rows, err = br.Query()
+	} else {
+		rows, err = tx.Query(ctx, st.SQL, st.Args...)
+	}
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	if res.plan {
+		var lines []string
+		for rows.Next() {
+			var line string
+			if err := rows.Scan(&line); err != nil {
+				return err
+			}
+			lines = append(lines, line)
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		res.body = []byte(strings.Join(lines, "\n"))
+		return nil
+	}
+	if rows.Next() {
+		dest := []any{&res.total, &res.page, &res.body}
+		if len(rows.FieldDescriptions()) > 3 {
+			dest = append(dest, &res.location, &res.inserted)
+		}
+		if err := rows.Scan(dest...); err != nil {
+			return err
+		}
+	}
+	rows.Close()
+	return rows.Err()
+}
+
+// explainStatement wraps a statement in EXPLAIN.
+func explainStatement(st readStatement, a Accept) readStatement {
+	opts := []string{"FORMAT TEXT"}
+	if a.PlanFormat == "json" {
+		opts[0] = "FORMAT JSON"
+	}
+	if a.PlanAnalyze {
+		opts = append(opts, "ANALYZE")
+	}
+	if a.PlanVerbose {
+		opts = append(opts, "VERBOSE")
+	}
+	if a.PlanSettings {
+		opts = append(opts, "SETTINGS")
+	}
+	if a.PlanBuffers && a.PlanAnalyze {
+		opts = append(opts, "BUFFERS")
+	}
+	if a.PlanWAL && a.PlanAnalyze {
+		opts = append(opts, "WAL")
+	}
+	return readStatement{SQL: "EXPLAIN (" + strings.Join(opts, ", ") + ") " + st.SQL, Args: st.Args}
+}
+
+// respond writes headers and body.
+func (h *Handler) respond(w http.ResponseWriter, req *request, st readStatement, page Page, res *result, status int) {
+	r := req.r
+	hdr := w.Header()
+	if res.plan {
+		forMedia := req.accept.PlanFor
+		if forMedia == "" {
+			forMedia = mediaJSON
+		}
+		hdr.Set("Content-Type", fmt.Sprintf("%s+%s; for=%q; charset=utf-8", mediaPlan, req.accept.PlanFormat, forMedia))
+		req.timing.phase("response")
+		hdr.Set("Server-Timing", req.timing.header())
+		w.WriteHeader(http.StatusOK)
+		if r.Method != http.MethodHead {
+			_, _ = w.Write(res.body)
+		}
+		return
+	}
+	if a := req.prefer.appliedHeader(); a != "" {
+		hdr.Set("Preference-Applied", a)
+	}
+	if len(req.cache.Schemas) > 1 {
+		hdr.Set("Content-Profile", req.schema)
+	}
+	isRead := r.Method == http.MethodGet || r.Method == http.MethodHead
+	if isRead || r.Method == http.MethodPatch || r.Method == http.MethodDelete || r.Method == http.MethodPost {
+		if !isRead && !req.rpc && res.total == nil && r.Method == http.MethodPost {
+			hdr.Set("Content-Range", "*/*")
+		} else {
+			hdr.Set("Content-Range", contentRange(page.Offset, res))
+		}
+	}
+	if res.location != nil {
+		hdr.Set("Location", h.location(req, *res.location))
+	}
+	body := res.body
+	if status == http.StatusNoContent || status == http.StatusNotModified {
+		body = nil
+	}
+	if status != http.StatusNoContent && body != nil {
+		media := req.accept.Media
+		if req.byKey != nil && media == mediaObject {
+			// The native row route always answers one object as JSON.
+			media = mediaJSON
+		}
+		hdr.Set("Content-Type", contentType(media))
+	}
+	if isRead && status < 300 && body != nil {
+		sum := sha256.Sum256(body)
+		etag := `"` + hex.EncodeToString(sum[:16]) + `"`
+		hdr.Set("ETag", etag)
+		if etagMatches(r.Header.Get("If-None-Match"), etag) {
+			status = http.StatusNotModified
+			body = nil
+			hdr.Del("Content-Type")
+		}
+	}
+	req.timing.phase("response")
+	hdr.Set("Server-Timing", req.timing.header())
+	if body != nil {
+		hdr.Set("Content-Length", strconv.Itoa(len(body)))
+	}
+	w.WriteHeader(status)
+	if r.Method != http.MethodHead && body != nil {
+		_, _ = w.Write(body)
+	}
+}
+
+func etagMatches(header, etag string) bool {
+	for _, part := range strings.Split(header, ",") {
+		p := strings.TrimSpace(part)
+		p = strings.TrimPrefix(p, "W/")
+		if p == "*" || p == etag {
+			return true
+		}
+	}
+	return false
+}
+
+func contentType(media string) string {
+	switch media {
+	case mediaObject:
+		return mediaObject + "; charset=utf-8"
+	case mediaCSV:
+		return mediaCSV + "; charset=utf-8"
+	case mediaText:
+		return mediaText + "; charset=utf-8"
+	case mediaOctet:
+		return mediaOctet
+	}
+	return mediaJSON + "; charset=utf-8"
+}
+
+// location renders the Location of an inserted row from its key values
+// (a JSON array of text).
+func (h *Handler) location(req *request, keys string) string {
+	vals, err := decodeStringArray(keys)
+	if err != nil {
+		return ""
+	}
+	t := req.cache.Table(req.schema, lastSegment(req.r, 0))
+	name := lastSegment(req.r, 0)
+	if t == nil {
+		return ""
+	}
+	if req.fam == familyNative {
+		parts := make([]string, len(vals))
+		for i, v := range vals {
+			parts[i] = url.PathEscape(v)
+		}
+		return "/api/v1/tables/" + url.PathEscape(name) + "/" + strings.Join(parts, ",")
+	}
+	var q []string
+	for i, k := range t.PrimaryKey {
+		if i < len(vals) {
+			q = append(q, url.QueryEscape(k)+"=eq."+url.QueryEscape(vals[i]))
+		}
+	}
+	return "/" + url.PathEscape(name) + "?" + strings.Join(q, "&")
+}
+
+// fail renders an error, never with SQL text Fluxbase generated.
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, req *request, err error) {
+	role := ""
+	if req != nil {
+		role = req.id.Role
+		if req.timing != nil {
+			req.timing.phase("response")
+			w.Header().Set("Server-Timing", req.timing.header())
+		}
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && strings.HasPrefix(pe.Code, "54") {
+		// program_limit_exceeded and friends: the request asked for more
+		// than one statement can do (too many columns, too deep a value).
+		httpx.WriteError(w, r, &httpx.Error{Status: http.StatusBadRequest, Code: pe.Code, Message: pe.Message,
+			Hint: "make the request smaller: fewer columns, shorter values or a simpler filter", Err: err})
+		return
+	}
+	if errors.As(err, &pe) && ((pe.Code == "42601" && !strings.Contains(pe.Message, "tsquery")) || pe.Code == "42P18" || pe.Code == "42P08") {
+		// A syntax or parameter-typing error means the generated statement
+		// is wrong, not the request: its text stays in the log.
+		h.log.Error("generated REST statement failed", "code", pe.Code, "error", pe.Message, "path", r.URL.Path)
+		httpx.WriteError(w, r, &httpx.Error{Status: http.StatusBadRequest, Code: pe.Code,
+			Message: "the request could not be turned into a valid query", Hint: "check the select, filter and order parameters", Err: err})
+		return
+	}
+	e := pg.ErrorFromRole(err, role)
+	if e.Status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", "Bearer")
+	}
+	httpx.WriteError(w, r, e)
+}

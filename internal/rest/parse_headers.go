@@ -1,0 +1,276 @@
+package rest
+
+import (
+	"mime"
+	"net/http"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/fluxbase/fluxbase/internal/httpx"
+)
+
+// Prefer is the parsed Prefer header.
+type Prefer struct {
+	Return      string // minimal, headers-only, representation ("" = default)
+	Count       string // exact, planned, estimated
+	Resolution  string // merge-duplicates, ignore-duplicates
+	Missing     string // default, null
+	Handling    string // strict, lenient
+	Tx          string // commit, rollback
+	MaxAffected int64  // 0 = unset
+	HasMax      bool
+	Params      string // single-object (legacy RPC)
+	// Applied lists the preferences honoured, for Preference-Applied.
+	applied []string
+	invalid []string
+}
+
+var preferValues = map[string][]string{
+	"return":     {"minimal", "headers-only", "representation"},
+	"count":      {"exact", "planned", "estimated"},
+	"resolution": {"merge-duplicates", "ignore-duplicates"},
+	"missing":    {"default", "null"},
+	"handling":   {"strict", "lenient"},
+	"tx":         {"commit", "rollback"},
+	"params":     {"single-object"},
+}
+
+// ParsePrefer reads every Prefer header. Unknown or malformed preferences
+// are ignored unless handling=strict asks for an error (PGRST122).
+func ParsePrefer(h http.Header) (Prefer, error) {
+	var p Prefer
+	for _, line := range h.Values("Prefer") {
+		for _, part := range strings.Split(line, ",") {
+			part = strings.TrimSpace(part)
+			if part == "" {
+				continue
+			}
+			k, v, _ := strings.Cut(part, "=")
+			k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+			if k == "max-affected" {
+				n, err := strconv.ParseInt(v, 10, 64)
+				if err != nil || n < 0 {
+					p.invalid = append(p.invalid, part)
+					continue
+				}
+				p.MaxAffected, p.HasMax = n, true
+				continue
+			}
+			if k == "timezone" {
+				// Accepted for compatibility; responses are rendered in
+				// the session time zone.
+				p.invalid = append(p.invalid, part)
+				continue
+			}
+			allowed, known := preferValues[k]
+			if !known || !contains(allowed, v) {
+				p.invalid = append(p.invalid, part)
+				continue
+			}
+			switch k {
+			case "return":
+				p.Return = v
+			case "count":
+				p.Count = v
+			case "resolution":
+				p.Resolution = v
+			case "missing":
+				p.Missing = v
+			case "handling":
+				p.Handling = v
+			case "tx":
+				p.Tx = v
+			case "params":
+				p.Params = v
+			}
+		}
+	}
+	if p.Handling == "strict" && len(p.invalid) > 0 {
+		return p, httpx.NewError(http.StatusBadRequest, "PGRST122", "Invalid preferences given with handling=strict").
+			WithDetails("Invalid preferences: " + strings.Join(p.invalid, ", "))
+	}
+	return p, nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// apply records a preference as honoured.
+func (p *Prefer) apply(s string) { p.applied = append(p.applied, s) }
+
+// appliedHeader renders Preference-Applied.
+func (p *Prefer) appliedHeader() string { return strings.Join(p.applied, ", ") }
+
+// Media types Fluxbase produces.
+const (
+	mediaJSON   = "application/json"
+	mediaObject = "application/vnd.pgrst.object+json"
+	mediaArray  = "application/vnd.pgrst.array+json"
+	mediaCSV    = "text/csv"
+	mediaPlan   = "application/vnd.pgrst.plan"
+	mediaText   = "text/plain"
+	mediaOctet  = "application/octet-stream"
+)
+
+// Accept is the representation chosen from the Accept header.
+type Accept struct {
+	Media        string // one of the media* constants
+	NullsStrip   bool
+	PlanFormat   string // text or json
+	PlanFor      string
+	PlanAnalyze  bool
+	PlanVerbose  bool
+	PlanSettings bool
+	PlanBuffers  bool
+	PlanWAL      bool
+}
+
+type acceptRange struct {
+	typ    string
+	params map[string]string
+	q      float64
+	order  int
+}
+
+// ParseAccept picks the representation: the acceptable media type with the
+// highest quality that Fluxbase produces. None → 406 PGRST107.
+func ParseAccept(h http.Header) (Accept, error) {
+	raw := strings.Join(h.Values("Accept"), ",")
+	if strings.TrimSpace(raw) == "" {
+		return Accept{Media: mediaJSON}, nil
+	}
+	var ranges []acceptRange
+	for i, part := range strings.Split(raw, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		typ, params, err := mime.ParseMediaType(part)
+		if err != nil {
+			continue
+		}
+		q := 1.0
+		if s, ok := params["q"]; ok {
+			if f, err := strconv.ParseFloat(s, 64); err == nil {
+				q = f
+			}
+		}
+		ranges = append(ranges, acceptRange{typ: typ, params: params, q: q, order: i})
+	}
+	sort.SliceStable(ranges, func(i, j int) bool { return ranges[i].q > ranges[j].q })
+	for _, r := range ranges {
+		if r.q <= 0 {
+			continue
+		}
+		a := Accept{NullsStrip: r.params["nulls"] == "stripped"}
+		switch r.typ {
+		case "application/json", "*/*", "application/*":
+			a.Media = mediaJSON
+		case mediaObject:
+			a.Media = mediaObject
+		case mediaArray:
+			a.Media = mediaJSON
+		case mediaCSV:
+			a.Media = mediaCSV
+		case mediaText:
+			a.Media = mediaText
+		case mediaOctet:
+			a.Media = mediaOctet
+		case mediaPlan, mediaPlan + "+text", mediaPlan + "+json":
+			a.Media = mediaPlan
+			a.PlanFormat = "text"
+			if r.typ == mediaPlan+"+json" {
+				a.PlanFormat = "json"
+			}
+			a.PlanFor = r.params["for"]
+			for _, o := range strings.Split(r.params["options"], "|") {
+				switch o {
+				case "analyze":
+					a.PlanAnalyze = true
+				case "verbose":
+					a.PlanVerbose = true
+				case "settings":
+					a.PlanSettings = true
+				case "buffers":
+					a.PlanBuffers = true
+				case "wal":
+					a.PlanWAL = true
+				}
+			}
+		default:
+			continue
+		}
+		return a, nil
+	}
+	return Accept{}, httpx.NewError(http.StatusNotAcceptable, "PGRST107", "None of these media types are available: "+raw)
+}
+
+var rangePattern = regexp.MustCompile(`^([0-9]+)-([0-9]*)$`)
+
+// Page is the window of rows a read returns.
+type Page struct {
+	Offset int64
+	// Limit < 0 means no limit.
+	Limit int64
+}
+
+// ParseRange reads the Range header (items lo-hi), PostgREST style: a
+// value it cannot read means all rows. Returns (offset, limit) where limit
+// < 0 is unbounded.
+func ParseRange(h http.Header) (Page, error) {
+	v := strings.TrimSpace(h.Get("Range"))
+	if v == "" {
+		return Page{Limit: -1}, nil
+	}
+	v = strings.TrimPrefix(v, "items=")
+	m := rangePattern.FindStringSubmatch(v)
+	if m == nil {
+		return Page{Limit: -1}, nil
+	}
+	lo, err := strconv.ParseInt(m[1], 10, 64)
+	if err != nil {
+		return Page{Limit: -1}, nil
+	}
+	if m[2] == "" {
+		return Page{Offset: lo, Limit: -1}, nil
+	}
+	hi, err := strconv.ParseInt(m[2], 10, 64)
+	if err != nil {
+		return Page{Offset: lo, Limit: -1}, nil
+	}
+	if hi < lo {
+		return Page{}, httpx.NewError(http.StatusRequestedRangeNotSatisfiable, "PGRST103", "Requested range not satisfiable").
+			WithDetails("The lower boundary must be lower than or equal to the upper boundary in the Range header.")
+	}
+	return Page{Offset: lo, Limit: hi - lo + 1}, nil
+}
+
+// intersect narrows a page by limit/offset from the query string, as
+// PostgREST does: offset= intersects with the Range, and limit= counts from
+// the resulting first row.
+func (p Page) intersect(offset, limit int64, hasOffset, hasLimit bool) Page {
+	const inf = int64(1) << 62
+	hi := inf
+	if p.Limit >= 0 {
+		hi = p.Offset + p.Limit - 1
+	}
+	lo := p.Offset
+	if hasOffset {
+		lo = max(lo, offset)
+	}
+	if hasLimit {
+		hi = min(hi, lo+limit-1)
+	}
+	if hi == inf {
+		return Page{Offset: lo, Limit: -1}
+	}
+	return Page{Offset: lo, Limit: max(hi-lo+1, 0)}
+}

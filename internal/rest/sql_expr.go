@@ -1,0 +1,158 @@
+package rest
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/fluxbase/fluxbase/internal/httpx"
+	"github.com/fluxbase/fluxbase/internal/schema"
+)
+
+// sqlb accumulates SQL text and its bind parameters. Text only ever
+// receives keywords, identifiers from the schema cache or quoted by
+// quoteIdent, and $n placeholders; values go to args.
+type sqlb struct {
+	args  []any
+	alias int
+	// maxRows bounds the exact part of estimated counts.
+	maxRows int64
+}
+
+// arg adds a bind parameter and returns its placeholder.
+func (s *sqlb) arg(v any) string {
+	s.args = append(s.args, v)
+	return "$" + strconv.Itoa(len(s.args))
+}
+
+// nextAlias returns a fresh table alias.
+func (s *sqlb) nextAlias(prefix string) string {
+	s.alias++
+	return prefix + strconv.Itoa(s.alias)
+}
+
+// quoteIdent quotes an identifier; NUL bytes, which PostgreSQL rejects in
+// identifiers, are dropped.
+func quoteIdent(s string) string {
+	return `"` + strings.ReplaceAll(strings.ReplaceAll(s, "\x00", ""), `"`, `""`) + `"`
+}
+
+func qualified(schemaName, name string) string {
+	return quoteIdent(schemaName) + "." + quoteIdent(name)
+}
+
+// castTypes maps the SQL spellings PostgreSQL knows only as keywords to
+// their catalog names, so casts can always be written as quoted names.
+var castTypes = map[string]string{
+	"int": "int4", "integer": "int4", "smallint": "int2", "bigint": "int8",
+	"real": "float4", "float": "float8", "double": "float8", "boolean": "bool",
+	"decimal": "numeric", "char": "bpchar", "character": "bpchar", "dec": "numeric",
+}
+
+// castSQL renders ::type for a cast the client asked for. The grammar only
+// lets letters and digits through; the name is quoted so that it can only
+// ever name a type.
+func castSQL(t string) string {
+	t = strings.ToLower(t)
+	if c, ok := castTypes[t]; ok {
+		t = c
+	}
+	return "::" + quoteIdent(t)
+}
+
+// fieldSQL renders a column with its JSON path.
+func (s *sqlb) fieldSQL(alias string, f Field) string {
+	var b strings.Builder
+	b.WriteString(alias + "." + quoteIdent(f.Name))
+	for _, st := range f.JSON {
+		op := "->"
+		if st.Text {
+			op = "->>"
+		}
+		if st.Index {
+			n, err := strconv.Atoi(st.Key)
+			if err != nil {
+				n = 0
+			}
+			b.WriteString(op + s.arg(int32(n)) + "::int4")
+		} else {
+			b.WriteString(op + s.arg(st.Key) + "::text")
+		}
+	}
+	return b.String()
+}
+
+// pgArrayLiteral renders values as a PostgreSQL array literal, every
+// element quoted, for binding as one parameter.
+func pgArrayLiteral(vals []string) string {
+	var b strings.Builder
+	b.WriteByte('{')
+	for i, v := range vals {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteByte('"')
+		for _, r := range v {
+			if r == '"' || r == '\\' {
+				b.WriteByte('\\')
+			}
+			b.WriteRune(r)
+		}
+		b.WriteByte('"')
+	}
+	b.WriteByte('}')
+	return b.String()
+}
+
+func likePattern(v string) string { return strings.ReplaceAll(v, "*", "%") }
+
+// filterSQL renders one condition on expr, whose column is col (nil for
+// a computed field or a cast result).
+func (s *sqlb) filterSQL(expr string, col *schema.Column, f Filter) (string, *httpx.Error) {
+	var out string
+	switch {
+	case f.Op == "is":
+		switch f.Value {
+		case "null":
+			out = expr + " IS NULL"
+		case "not_null":
+			out = expr + " IS NOT NULL"
+		case "true":
+			out = expr + " IS TRUE"
+		case "false":
+			out = expr + " IS FALSE"
+		default:
+			out = expr + " IS UNKNOWN"
+		}
+	case f.Op == "in":
+		out = expr + " = ANY(" + s.arg(pgArrayLiteral(f.List)) + ")"
+	case ftsOperators[f.Op] != "":
+		fn := ftsOperators[f.Op]
+		target := expr
+		cfg := ""
+		if f.Config != "" {
+			cfg = s.arg(f.Config) + "::regconfig, "
+		}
+		if col == nil || col.TypeName != "tsvector" {
+			target = "to_tsvector(" + cfg + expr + ")"
+		}
+		out = target + " @@ " + fn + "(" + cfg + s.arg(f.Value) + ")"
+	case f.Quantifier != "":
+		op := simpleOperators[f.Op]
+		v := f.Value
+		if f.Op == "like" || f.Op == "ilike" {
+			v = likePattern(v)
+		}
+		out = expr + " " + op + " " + strings.ToUpper(f.Quantifier) + "(" + s.arg(v) + ")"
+	default:
+		op := simpleOperators[f.Op]
+		v := f.Value
+		if f.Op == "like" || f.Op == "ilike" {
+			v = likePattern(v)
+		}
+		out = expr + " " + op + " " + s.arg(v)
+	}
+	if f.Not {
+		out = "NOT (" + out + ")"
+	}
+	return out, nil
+}
