@@ -210,8 +210,17 @@ func TestRolesSchemasAndPrivileges(t *testing.T) {
 		{`select has_schema_privilege('anon', 'auth', 'USAGE')`, true},
 		{`select has_schema_privilege('authenticated', 'storage', 'USAGE')`, true},
 		{`select has_schema_privilege('service_role', 'realtime', 'USAGE')`, true},
-		{`select has_schema_privilege('anon', 'fluxbase', 'USAGE')`, false},
-		{`select has_schema_privilege('service_role', 'fluxbase', 'USAGE')`, false},
+		// The request roles may use the fluxbase schema only to call the
+		// functions granted to them (the REST engine's planned count); its
+		// tables and every other function stay the owner's.
+		{`select has_schema_privilege('anon', 'fluxbase', 'USAGE')`, true},
+		{`select has_function_privilege('anon', 'fluxbase.rest_planned_count(text, text[])', 'EXECUTE')`, true},
+		{`select count(*) = 0 from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+		   where n.nspname = 'fluxbase' and p.proname <> 'rest_planned_count'
+		     and (has_function_privilege('anon', p.oid, 'EXECUTE') or has_function_privilege('authenticated', p.oid, 'EXECUTE'))`, true},
+		{`select count(*) = 0 from pg_class c join pg_namespace n on n.oid = c.relnamespace
+		   where n.nspname = 'fluxbase' and c.relkind in ('r', 'p', 'v', 'm', 'S')
+		     and (has_table_privilege('anon', c.oid, 'SELECT') or has_table_privilege('service_role', c.oid, 'SELECT'))`, true},
 		{`select has_table_privilege('service_role', 'fluxbase.secrets', 'SELECT')`, false},
 		{`select has_table_privilege('authenticator', 'fluxbase.secrets', 'SELECT')`, false},
 		{`select has_schema_privilege('anon', 'public', 'USAGE')`, true},
