@@ -1022,27 +1022,6 @@ func writeStreamSynced(path string, r io.Reader) error {
 	return os.Rename(tmp, path)
 }
 
-// writeSynced is writeStreamSynced for bytes in memory.
-func writeSynced(path string, data []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.Create(tmp)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
-}
-
 func human(n int64) string {
 	switch {
 	case n >= 1<<30 && n%(1<<30) == 0:
