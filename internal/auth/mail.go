@@ -29,8 +29,9 @@ type mailMessage struct {
 // SMTP host is configured.
 var errMailNotConfigured = errors.New("email sending is not configured (auth.smtp.host is empty)")
 
-// smtpTimeout bounds one delivery (connect, TLS, auth, DATA): a slow mail
-// server must not hold a sign-up request for long.
+// smtpTimeout bounds one delivery attempt (connect, TLS, auth, DATA): a
+// hung mail server must not hold an outbox worker, and the lease a worker
+// takes on a message is derived from it.
 const smtpTimeout = 15 * time.Second
 
 type smtpSender struct {

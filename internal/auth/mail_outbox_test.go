@@ -131,20 +131,33 @@ func TestMailOutboxSurvivesSMTPOutage(t *testing.T) {
 	assert.True(t, rows[0].HasBody)
 	assert.NotEmpty(t, rows[0].LastError)
 
+	// A message older than the links it carries is not worth sending.
+	res, body = s.Do(t, "POST", "/auth/v1/admin/users", admin, map[string]any{"email": "stale@example.com", "password": "password-1", "email_confirm": true})
+	require.Equal(t, 200, res.StatusCode, "%s", body)
+	res, body = s.Do(t, "POST", "/auth/v1/recover", hdr(s), map[string]any{"email": "stale@example.com"})
+	require.Equal(t, 200, res.StatusCode, "%s", body)
+	_, err := s.DB.DB.Admin.Exec(context.Background(), `update auth.mail_outbox set created_at = now() - interval '2 hours'
+		where recipient = 'stale@example.com'`)
+	require.NoError(t, err)
+	rows = waitOutbox(t, s.DB.DB.Admin, "stale@example.com", func(r []outboxRow) bool { return len(r) == 1 && r[0].State == "failed" })
+	assert.Contains(t, rows[0].LastError, "expired")
+	assert.False(t, rows[0].HasBody)
+
 	// The mail server comes back on the configured port.
 	ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", smtpPort))
 	require.NoError(t, err)
 	forward(t, ln, fmt.Sprintf("%s:%d", mp.SMTPHost, mp.SMTPPort))
 
+	rows = waitOutbox(t, s.DB.DB.Admin, "outage@example.com", func(r []outboxRow) bool { return len(r) == 1 && r[0].State == "sent" })
 	msg := mp.Latest(t, "outage@example.com")
 	assert.Equal(t, "Reset your password", msg.Subject)
-	rows = waitOutbox(t, s.DB.DB.Admin, "outage@example.com", func(r []outboxRow) bool { return len(r) == 1 && r[0].State == "sent" })
 	assert.False(t, rows[0].HasBody, "a sent message is erased")
 	assert.Empty(t, rows[0].LastError)
 	// The code it carries works.
 	res, body = s.Do(t, "POST", "/auth/v1/verify", hdr(s), map[string]any{"type": "recovery", "email": "outage@example.com", "token": testservers.Code(msg.Text, 6)})
 	assert.Equal(t, 200, res.StatusCode, "%s", body)
 	assert.Equal(t, 1, mp.Count(t, "outage@example.com"))
+	assert.Equal(t, 0, mp.Count(t, "stale@example.com"))
 }
 
 // TestMailOutboxGivesUp: a message the server never takes is kept as

@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -129,7 +130,14 @@ type claimedMail struct {
 	Kind     string
 	Sealed   string
 	Attempts int
+	// Stale is set when the message is older than the links and codes
+	// it carries.
+	Stale bool
 }
+
+// errMailStale is recorded for a message that could not be sent before
+// what it carries expired: delivering it would only mail a dead link.
+var errMailStale = errors.New("not sent before its link and code expired")
 
 // deliverDue sends every message that is due and returns how long to wait
 // before the next one is.
@@ -168,7 +176,8 @@ func (s *Service) claimMail(ctx context.Context, n int) ([]claimedMail, error) {
 		where o.id in (select id from auth.mail_outbox
 			where state = 'pending' and next_attempt_at <= now()
 			order by next_attempt_at limit $1 for update skip locked)
-		returning o.id::text, o.kind, o.message, o.attempts`, n, mailLease.String())
+		returning o.id::text, o.kind, o.message, o.attempts, o.created_at < now() - $3::interval`,
+		n, mailLease.String(), max(s.cfg.Mailer.LinkExpiry, s.cfg.Mailer.OTPExpiry).String())
 	if err != nil {
 		return nil, err
 	}
@@ -177,6 +186,10 @@ func (s *Service) claimMail(ctx context.Context, n int) ([]claimedMail, error) {
 
 // deliver sends one claimed message and records the outcome.
 func (s *Service) deliver(ctx context.Context, m claimedMail) {
+	if m.Stale {
+		s.finishMail(ctx, m, errMailStale, true)
+		return
+	}
 	msg, err := s.openMail(m)
 	if err != nil {
 		// Retrying cannot help a message that does not decrypt.
@@ -205,8 +218,8 @@ func (s *Service) openMail(m claimedMail) (mailMessage, error) {
 }
 
 // finishMail records a delivery: sent (the message is erased), failed for
-// good (after auth.mailer.max_attempts, or when permanent), or due again
-// after a backoff.
+// good (after auth.mailer.max_attempts, or when permanent; a stale message
+// is erased too), or due again after a backoff.
 func (s *Service) finishMail(ctx context.Context, m claimedMail, sendErr error, permanent bool) {
 	// The outcome is recorded even when shutdown begins right after the
 	// send: an unrecorded success would be sent again.
@@ -217,6 +230,10 @@ func (s *Service) finishMail(ctx context.Context, m claimedMail, sendErr error, 
 	case sendErr == nil:
 		_, err = s.db.Admin.Exec(c, `update auth.mail_outbox set state = 'sent', sent_at = now(), message = null,
 			last_error = null, next_attempt_at = now(), updated_at = now() where id = $1`, m.ID)
+	case errors.Is(sendErr, errMailStale):
+		s.log.Warn("dropping an auth email that expired before it could be sent", "id", m.ID, "kind", m.Kind, "attempts", m.Attempts)
+		_, err = s.db.Admin.Exec(c, `update auth.mail_outbox set state = 'failed', last_error = $2, message = null,
+			next_attempt_at = now(), updated_at = now() where id = $1`, m.ID, sendErr.Error())
 	case permanent || m.Attempts >= s.cfg.Mailer.MaxAttempts:
 		s.log.Error("giving up on an auth email", "id", m.ID, "kind", m.Kind, "attempts", m.Attempts, "error", sendErr)
 		_, err = s.db.Admin.Exec(c, `update auth.mail_outbox set state = 'failed', last_error = $2,

@@ -100,8 +100,9 @@ func (m *Mailpit) Count(t testing.TB, to string) int {
 }
 
 // WaitForCount waits until n messages have reached the address and
-// returns them, newest first. Delivery is synchronous in Fluxbase, but
-// mailpit stores a message a moment after accepting it.
+// returns them, newest first. Fluxbase answers a request before its mail
+// is sent (the outbox worker sends it a moment later), and mailpit stores
+// a message a moment after accepting it.
 func (m *Mailpit) WaitForCount(t testing.TB, to string, n int) []MailMessage {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
