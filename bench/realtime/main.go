@@ -13,10 +13,18 @@
 // The baseline, measured in the same run, is PostgreSQL's own notification
 // path: a NOTIFY sent in the inserting transaction, received by one LISTEN
 // connection. Run it with `make bench-realtime`.
+//
+// The generator shares the machine's cores with the server, so it is kept
+// cheap without changing what is measured: one goroutine per connection
+// reads frames and takes the receive time as the read returns, finding the
+// two fields it needs without decoding the frame; one goroutine sends
+// every connection a heartbeat every 25 seconds, as supabase-js does (the
+// server closes connections silent for 30 seconds, shorter than a phase).
 package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -29,6 +37,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -66,6 +75,7 @@ type server struct {
 	anon    string
 	service string
 	db      *pgx.Conn
+	beats   *heartbeats
 }
 
 func run(binary string, conns, rlsConns, users, inserts, bcClients, channels int, bcDuration time.Duration) error {
@@ -75,7 +85,10 @@ func run(binary string, conns, rlsConns, users, inserts, bcClients, channels int
 		return err
 	}
 	defer s.stop()
-	fmt.Printf("Fluxbase %s, pid %d, GOMAXPROCS of this generator %s\n\n", s.url, s.cmd.Process.Pid, os.Getenv("GOMAXPROCS"))
+	stopBeats := make(chan struct{})
+	defer close(stopBeats)
+	go s.beats.run(stopBeats)
+	fmt.Printf("Fluxbase %s, pid %d; this generator runs with GOMAXPROCS %d\n\n", s.url, s.cmd.Process.Pid, runtime.GOMAXPROCS(0))
 
 	if _, err := s.db.Exec(ctx, `
 		create table public.ticks (id bigserial primary key, room int not null, note text);
@@ -168,7 +181,7 @@ func startServer(ctx context.Context, binary string) (*server, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	s := &server{cmd: cmd, url: "http://" + addr, dataDir: dataDir, secret: secret}
+	s := &server{cmd: cmd, url: "http://" + addr, dataDir: dataDir, secret: secret, beats: &heartbeats{}}
 	deadline := time.Now().Add(90 * time.Second)
 	for {
 		res, err := http.Get(s.url + "/ready")
@@ -241,16 +254,31 @@ func embeddedURL(dataDir string) string {
 	return u.String()
 }
 
-// client is one benchmark WebSocket connection.
+// client is one benchmark WebSocket connection. Its one goroutine reads
+// frames and records what the measurements need as they arrive: the
+// generator shares the machine's two cores with the server, so it spends
+// no goroutine, channel or copy per frame beyond that.
 type client struct {
-	ws       *websocket.Conn
-	received chan frame
+	ws *websocket.Conn
+
+	mu  sync.Mutex
+	lat latencies // commit→receive of each postgres_changes event
+
+	broadcasts atomic.Int64
+
+	// lastBeat is when the client last sent a heartbeat (heartbeats's
+	// goroutine owns it once the client is added).
+	lastBeat time.Time
+	closed   atomic.Bool
 }
 
-type frame struct {
-	at      time.Time
-	event   string
-	payload json.RawMessage
+// takeLatencies returns the latencies recorded so far and starts afresh.
+func (c *client) takeLatencies() latencies {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	l := c.lat
+	c.lat = nil
+	return l
 }
 
 func connectAll(ctx context.Context, s *server, n int, join func(i int) (token string, config map[string]any)) ([]*client, error) {
@@ -315,29 +343,85 @@ func dial(ctx context.Context, s *server, topic, token string, cfg map[string]an
 			break
 		}
 	}
-	c := &client{ws: ws, received: make(chan frame, 1024)}
+	c := &client{ws: ws, lastBeat: time.Now()}
+	s.beats.add(c)
 	go func() {
-		defer close(c.received)
 		for {
 			_, data, err := ws.Read(context.Background())
 			at := time.Now()
 			if err != nil {
 				return
 			}
-			// The generator shares the machine's two cores with the server:
-			// it looks for the fields it needs instead of decoding frames.
-			select {
-			case c.received <- frame{at: at, event: eventOf(data), payload: data}:
-			default: // the benchmark fell behind; the frame is not counted
+			// It looks for the fields it needs instead of decoding frames.
+			switch eventOf(data) {
+			case "postgres_changes":
+				if commit, ok := commitTimestamp(data); ok {
+					c.mu.Lock()
+					c.lat = append(c.lat, float64(at.Sub(commit).Microseconds())/1000)
+					c.mu.Unlock()
+				}
+			case "broadcast":
+				c.broadcasts.Add(1)
 			}
 		}
 	}()
 	return c, nil
 }
 
+// heartbeats sends every open client a Phoenix heartbeat every 25
+// seconds, as supabase-js does: the server closes a connection that stays
+// silent for its heartbeat timeout (30 seconds by default), and a phase
+// with 10,000 connections lasts longer than that. One goroutine serves
+// every client, until stop is closed.
+type heartbeats struct {
+	mu      sync.Mutex
+	clients []*client
+}
+
+func (h *heartbeats) add(c *client) {
+	h.mu.Lock()
+	h.clients = append(h.clients, c)
+	h.mu.Unlock()
+}
+
+func (h *heartbeats) run(stop <-chan struct{}) {
+	const every = 25 * time.Second
+	hb := []byte(`{"topic":"phoenix","event":"heartbeat","payload":{},"ref":"hb"}`)
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-tick.C:
+		}
+		h.mu.Lock()
+		open := h.clients[:0]
+		for _, c := range h.clients {
+			if !c.closed.Load() {
+				open = append(open, c)
+			}
+		}
+		clear(h.clients[len(open):])
+		h.clients = open
+		due := slices.Clone(open)
+		h.mu.Unlock()
+		for _, c := range due {
+			if time.Since(c.lastBeat) < every {
+				continue
+			}
+			c.lastBeat = time.Now()
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_ = c.ws.Write(ctx, websocket.MessageText, hb)
+			cancel()
+		}
+	}
+}
+
 func closeAll(clients []*client) {
 	for _, c := range clients {
 		if c != nil {
+			c.closed.Store(true)
 			_ = c.ws.CloseNow()
 		}
 	}
@@ -363,54 +447,27 @@ func (l latencies) String() string {
 // measureChanges inserts one row per second and collects, from every
 // client, the time from the row's commit to its arrival.
 func measureChanges(ctx context.Context, s *server, clients []*client, table string, inserts int) (latencies, int) {
-	var mu sync.Mutex
-	var lat latencies
-	var got atomic.Int64
-	perClient := make([]int, len(clients))
-	var wg sync.WaitGroup
-	stop := make(chan struct{})
-	for ci, c := range clients {
-		wg.Go(func() {
-			for {
-				select {
-				case f, ok := <-c.received:
-					if !ok {
-						return
-					}
-					if f.event != "postgres_changes" {
-						continue
-					}
-					if commit, ok := commitTimestamp(f.payload); ok {
-						d := float64(f.at.Sub(commit).Microseconds()) / 1000
-						mu.Lock()
-						lat = append(lat, d)
-						perClient[ci]++
-						mu.Unlock()
-						got.Add(1)
-					}
-				case <-stop:
-					return
-				}
-			}
-		})
+	for _, c := range clients {
+		c.takeLatencies()
 	}
 	for range inserts {
 		_, _ = s.db.Exec(ctx, `insert into public.`+table+` (room, note) values (1, 'tick')`)
 		time.Sleep(time.Second)
 	}
 	time.Sleep(2 * time.Second)
-	close(stop)
-	wg.Wait()
+	var lat latencies
 	short := 0
-	for _, n := range perClient {
-		if n < inserts {
+	for _, c := range clients {
+		l := c.takeLatencies()
+		if len(l) < inserts {
 			short++
 		}
+		lat = append(lat, l...)
 	}
 	if short > 0 {
 		fmt.Printf("          %d of %d clients missed at least one change\n", short, len(clients))
 	}
-	return lat, len(clients)*inserts - int(got.Load())
+	return lat, len(clients)*inserts - len(lat)
 }
 
 // baseline measures PostgreSQL's own path: NOTIFY in the inserting
@@ -469,29 +526,7 @@ func measureBroadcast(ctx context.Context, s *server, n, channels int, d time.Du
 	}
 	wg.Wait()
 	defer closeAll(clients)
-	var delivered, sent atomic.Int64
-	stop := make(chan struct{})
-	var readers sync.WaitGroup
-	for _, c := range clients {
-		if c == nil {
-			continue
-		}
-		readers.Go(func() {
-			for {
-				select {
-				case f, ok := <-c.received:
-					if !ok {
-						return
-					}
-					if f.event == "broadcast" {
-						delivered.Add(1)
-					}
-				case <-stop:
-					return
-				}
-			}
-		})
-	}
+	var sent atomic.Int64
 	start := time.Now()
 	var senders sync.WaitGroup
 	for ch := range channels {
@@ -516,9 +551,13 @@ func measureBroadcast(ctx context.Context, s *server, n, channels int, d time.Du
 	}
 	senders.Wait()
 	time.Sleep(time.Second)
-	close(stop)
-	readers.Wait()
-	return float64(delivered.Load()) / time.Since(start).Seconds(), sent.Load()
+	var delivered int64
+	for _, c := range clients {
+		if c != nil {
+			delivered += c.broadcasts.Load()
+		}
+	}
+	return float64(delivered) / time.Since(start).Seconds(), sent.Load()
 }
 
 // realtimeCounters reads the round-trip and change counters from /metrics.
@@ -543,22 +582,22 @@ func realtimeCounters(s *server) (trips, changes float64) {
 
 // eventOf finds a vsn 1.0.0 frame's event.
 func eventOf(frame []byte) string {
-	_, rest, ok := strings.Cut(string(frame), `"event":"`)
+	_, rest, ok := bytes.Cut(frame, []byte(`"event":"`))
 	if !ok {
 		return ""
 	}
-	ev, _, _ := strings.Cut(rest, `"`)
-	return ev
+	ev, _, _ := bytes.Cut(rest, []byte(`"`))
+	return string(ev)
 }
 
 // commitTimestamp finds a change's commit_timestamp.
 func commitTimestamp(frame []byte) (time.Time, bool) {
-	_, rest, ok := strings.Cut(string(frame), `"commit_timestamp":"`)
+	_, rest, ok := bytes.Cut(frame, []byte(`"commit_timestamp":"`))
 	if !ok {
 		return time.Time{}, false
 	}
-	ts, _, _ := strings.Cut(rest, `"`)
-	t, err := time.Parse(time.RFC3339Nano, ts)
+	ts, _, _ := bytes.Cut(rest, []byte(`"`))
+	t, err := time.Parse(time.RFC3339Nano, string(ts))
 	return t, err == nil
 }
 

@@ -200,7 +200,8 @@ func startServices(ctx context.Context, cfg *config.Config, log *slog.Logger, me
 	svc := &services{db: db, identity: ids, schema: sc, auth: authSvc, storage: storage.NewHandler(store, ids, cfg)}
 	if cfg.Realtime.Enabled {
 		h.setPhase("realtime")
-		rt := realtime.New(realtime.Options{Config: cfg.Realtime, DB: db.DB, Identity: ids, ReplicationDSN: db.dsn, Logger: log})
+		rt := realtime.New(realtime.Options{Config: cfg.Realtime, DB: db.DB, Identity: ids, ReplicationDSN: db.dsn,
+			CheckSession: authSvc.CheckSession, Logger: log})
 		if err := rt.EnableTables(ctx); err != nil {
 			return nil, err
 		}

@@ -38,10 +38,13 @@ type BroadcastMessage struct {
 // queue; a client that cannot keep up is disconnected with a reason rather
 // than letting the queue grow.
 //
-// A connection costs one goroutine while idle, the one reading from it: a
-// writer goroutine runs only while messages wait, and the token's expiry
-// is a timer, not a goroutine. That is what lets one instance hold tens of
-// thousands of connections.
+// A connection costs one goroutine while idle, the one reading from it,
+// with a minimal stack: a writer goroutine runs only while messages wait;
+// the token's expiry and the heartbeat and write timeouts are deadlines
+// that the hub's sweeper checks for every connection at once, not timers
+// of its own; and connections presenting the same token share one decoded
+// identity. That is what lets one instance hold tens of thousands of
+// connections.
 type Conn struct {
 	ID          string
 	IP          string
@@ -55,7 +58,6 @@ type Conn struct {
 	max     int
 	writing bool
 	out     *connWriter // nil until a protocol attaches the socket
-	expiry  *time.Timer
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -63,20 +65,32 @@ type Conn struct {
 
 	// Counters for the stats endpoint.
 	in, sent atomic.Int64
+
+	// idleTimeout is how long the client may stay silent; readBy is when
+	// that runs out, writingSince when the write in progress began and
+	// expiresAt when the token expires (all Unix nanoseconds, zero for
+	// none). The hub's sweeper enforces them.
+	idleTimeout  time.Duration
+	readBy       atomic.Int64
+	writingSince atomic.Int64
+	expiresAt    atomic.Int64
 }
+
+// writeTimeout bounds one write to a client.
+const writeTimeout = 10 * time.Second
 
 // connWriter is how queued messages reach the socket.
 type connWriter struct {
 	ctx    context.Context
 	hub    *Hub
 	ws     *websocket.Conn
+	sock   *socket
 	encode func(Message) (websocket.MessageType, []byte, error)
 }
 
-func newConn(id, ip string, queue int, ident identity.Identity) *Conn {
-	c := &Conn{ID: id, IP: ip, ConnectedAt: time.Now().UTC(), max: queue,
-		joins: map[string]*Join{}, closed: make(chan struct{})}
-	c.ident.Store(&ident)
+func newConn(id, ip string, queue int, ident *identity.Identity) *Conn {
+	c := &Conn{ID: id, IP: ip, ConnectedAt: time.Now().UTC(), max: queue, closed: make(chan struct{})}
+	c.ident.Store(ident)
 	return c
 }
 
@@ -97,30 +111,28 @@ func (c *Conn) attach(w *connWriter) {
 }
 
 // setIdentity replaces the connection's identity (a refreshed token).
-func (c *Conn) setIdentity(id identity.Identity) {
-	c.ident.Store(&id)
+func (c *Conn) setIdentity(id *identity.Identity) {
+	c.ident.Store(id)
 	c.armExpiry()
 }
 
 // armExpiry makes the connection leave its channels when its token
-// expires, each told why; the socket stays open for a fresh token.
+// expires, each told why (the hub's sweeper does it); the socket stays
+// open for a fresh token.
 func (c *Conn) armExpiry() {
-	at := c.expiresAt()
+	at := c.tokenExpiry()
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.expiry != nil {
-		c.expiry.Stop()
-		c.expiry = nil
-	}
-	if at.IsZero() || c.out == nil {
+	attached := c.out != nil
+	c.mu.Unlock()
+	if at.IsZero() || !attached {
+		c.expiresAt.Store(0)
 		return
 	}
-	h := c.out.hub
-	c.expiry = time.AfterFunc(time.Until(at), func() { h.expire(c, "Token has expired") })
+	c.expiresAt.Store(at.UnixNano())
 }
 
-// expiresAt is when the connection's token expires; zero for none.
-func (c *Conn) expiresAt() time.Time {
+// tokenExpiry is when the connection's token expires; zero for none.
+func (c *Conn) tokenExpiry() time.Time {
 	id := c.Identity()
 	switch exp := id.Claims["exp"].(type) {
 	case json.Number:
@@ -195,9 +207,11 @@ func (c *Conn) write(w *connWriter, m Message) bool {
 	if err != nil {
 		return true
 	}
-	ctx, cancel := context.WithTimeout(w.ctx, 10*time.Second)
-	err = w.ws.Write(ctx, typ, data)
-	cancel()
+	// The sweeper ends a write that takes longer than writeTimeout; a
+	// context without a deadline costs the library no timer.
+	c.writingSince.Store(time.Now().UnixNano())
+	err = w.ws.Write(w.ctx, typ, data)
+	c.writingSince.Store(0)
 	if err != nil {
 		c.Close("write failed: the client stopped reading")
 		return false
@@ -213,17 +227,50 @@ func (c *Conn) Close(reason string) {
 		c.reason.Store(&reason)
 		c.mu.Lock()
 		close(c.closed)
-		if c.expiry != nil {
-			c.expiry.Stop()
-		}
 		w := c.out
 		c.mu.Unlock()
 		if w != nil {
 			// The close handshake waits for the client; the caller (often
 			// the hub, fanning out) must not.
-			go closeWith(w.ws, reason)
+			go w.sock.close(reason)
 		}
 	})
+}
+
+// abort closes the connection at once, without a closing handshake: the
+// client is silent or not reading, so it would not complete one.
+func (c *Conn) abort(reason string) {
+	c.Close(reason)
+	c.mu.Lock()
+	w := c.out
+	c.mu.Unlock()
+	if w != nil {
+		_ = w.ws.CloseNow()
+	}
+}
+
+// overdue says why the connection must be closed at now, or "".
+func (c *Conn) overdue(now int64) string {
+	if by := c.readBy.Load(); by != 0 && now > by {
+		return "heartbeat timeout: no message within " + c.idleTimeout.String()
+	}
+	if since := c.writingSince.Load(); since != 0 && now-since > int64(writeTimeout) {
+		return "write failed: the client stopped reading"
+	}
+	return ""
+}
+
+// heard records that the client sent something.
+func (c *Conn) heard() {
+	if c.idleTimeout > 0 {
+		c.readBy.Store(time.Now().Add(c.idleTimeout).UnixNano())
+	}
+}
+
+// tokenExpired reports, once, that the token expired before now.
+func (c *Conn) tokenExpired(now int64) bool {
+	at := c.expiresAt.Load()
+	return at != 0 && now >= at && c.expiresAt.CompareAndSwap(at, 0)
 }
 
 // Done is closed when the connection is closing.

@@ -1,6 +1,7 @@
 package realtime
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"weak"
 
 	"github.com/jackc/pgx/v5"
 
@@ -54,6 +56,14 @@ type Hub struct {
 	peersMu  sync.Mutex
 	peers    map[string]time.Time
 	metrics  *hubMetrics
+
+	// sweeping is whether the sweeper runs (guarded by mu): it runs while
+	// there are connections, every sweepEvery.
+	sweeping   bool
+	sweepEvery time.Duration
+
+	identsMu sync.Mutex
+	idents   map[string]weak.Pointer[identity.Identity] // by token
 }
 
 // NewHub builds a hub.
@@ -136,7 +146,70 @@ func (e *JoinError) Error() string { return e.Reason }
 func (h *Hub) Register(c *Conn) {
 	h.mu.Lock()
 	h.conns[c] = struct{}{}
+	if c.idleTimeout > 0 {
+		// A tenth of the timeout: a silent client is closed at most 10%
+		// late, and never more than a second.
+		every := min(max(c.idleTimeout/10, 10*time.Millisecond), time.Second)
+		if h.sweepEvery == 0 || every < h.sweepEvery {
+			h.sweepEvery = every
+		}
+	}
+	start := !h.sweeping
+	h.sweeping = true
 	h.mu.Unlock()
+	if start {
+		go h.sweep()
+	}
+}
+
+// sweep closes connections whose client stayed silent past the heartbeat
+// timeout or stopped reading in the middle of a write, and makes those
+// whose token expired leave their channels. One goroutine checking every
+// connection's deadlines replaces timers per connection, per read and per
+// write. It ends when the last connection is gone (Register starts it
+// again).
+func (h *Hub) sweep() {
+	var late, expired []*Conn
+	var why []string
+	lastPrune := time.Now()
+	for {
+		h.mu.RLock()
+		every := h.sweepEvery
+		h.mu.RUnlock()
+		if every == 0 {
+			every = time.Second
+		}
+		time.Sleep(every)
+		now := time.Now().UnixNano()
+		late, why, expired = late[:0], why[:0], expired[:0]
+		h.mu.Lock()
+		if len(h.conns) == 0 {
+			h.sweeping = false
+			h.mu.Unlock()
+			h.pruneIdentities()
+			return
+		}
+		for c := range h.conns {
+			if r := c.overdue(now); r != "" {
+				late, why = append(late, c), append(why, r)
+			} else if c.tokenExpired(now) {
+				expired = append(expired, c)
+			}
+		}
+		h.mu.Unlock()
+		for i, c := range late {
+			c.abort(why[i])
+		}
+		for _, c := range expired {
+			h.expire(c, "Token has expired")
+		}
+		clear(late)
+		clear(expired)
+		if time.Since(lastPrune) > time.Minute {
+			h.pruneIdentities()
+			lastPrune = time.Now()
+		}
+	}
 }
 
 // Unregister removes a connection and everything it joined.
@@ -151,7 +224,42 @@ func (h *Hub) Unregister(c *Conn) {
 
 // NewConn builds a connection for a protocol handler.
 func (h *Hub) NewConn(ip string, ident identity.Identity) *Conn {
-	return newConn(randomID(), ip, h.opts.QueueSize, ident)
+	return newConn(randomID(), ip, h.opts.QueueSize, h.intern(ident))
+}
+
+// intern returns the identity that connections presenting the same token
+// share. Thousands of sockets typically present the same API key or a
+// user's few sessions: each would otherwise keep its own decoded claims.
+// Only an identity equal in every field is shared; the table holds weak
+// pointers, so it keeps nothing alive, and the sweeper prunes it.
+func (h *Hub) intern(id identity.Identity) *identity.Identity {
+	h.identsMu.Lock()
+	defer h.identsMu.Unlock()
+	if p := h.idents[id.Token].Value(); p != nil && sameIdentity(p, &id) {
+		return p
+	}
+	p := &id
+	if h.idents == nil {
+		h.idents = map[string]weak.Pointer[identity.Identity]{}
+	}
+	h.idents[id.Token] = weak.Make(p)
+	return p
+}
+
+func sameIdentity(a, b *identity.Identity) bool {
+	return a.Token == b.Token && a.Role == b.Role && a.Subject == b.Subject && a.KeyID == b.KeyID &&
+		bytes.Equal(a.RawClaims, b.RawClaims)
+}
+
+// pruneIdentities forgets identities no connection uses any more.
+func (h *Hub) pruneIdentities() {
+	h.identsMu.Lock()
+	defer h.identsMu.Unlock()
+	for tok, p := range h.idents {
+		if p.Value() == nil {
+			delete(h.idents, tok)
+		}
+	}
 }
 
 // Join subscribes c to a topic. For postgres_changes it returns only when
@@ -209,6 +317,9 @@ func (h *Hub) Join(ctx context.Context, c *Conn, req JoinRequest) (*Join, error)
 	}
 
 	c.mu.Lock()
+	if c.joins == nil {
+		c.joins = map[string]*Join{}
+	}
 	c.joins[req.Topic] = j
 	c.mu.Unlock()
 	return j, nil

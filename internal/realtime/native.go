@@ -100,22 +100,22 @@ func (h *Hub) NativeHandler(opts ProtocolOptions) http.Handler {
 		token := firstNonEmpty(q.Get("access_token"), q.Get("apikey"), r.Header.Get("apikey"))
 		var ident identity.Identity
 		if token != "" {
-			id, err := opts.Identity.Verify(r.Context(), token)
+			id, err := opts.verify(r.Context(), token)
 			if err != nil {
 				httpx.WriteError(w, r, err)
 				return
 			}
 			ident = id
 		}
-		ws, release, ok := accept(w, r, opts, ident.Subject)
+		sock, release, ok := accept(w, r, opts, ident.Subject)
 		if !ok {
 			return
 		}
 		if token == "" {
 			// The first message must authenticate.
-			id, err := nativeFirstAuth(r.Context(), ws, opts.Identity)
+			id, err := nativeFirstAuth(r.Context(), sock.ws, opts)
 			if err != nil {
-				_ = ws.Close(websocket.StatusPolicyViolation, err.Error())
+				_ = sock.ws.Close(websocket.StatusPolicyViolation, err.Error())
 				release()
 				return
 			}
@@ -125,11 +125,11 @@ func (h *Hub) NativeHandler(opts ProtocolOptions) http.Handler {
 		if token == "" {
 			c.send(Message{Event: "phx_reply", Ref: "auth", Payload: json.RawMessage(`{"status":"ok","response":{}}`)})
 		}
-		h.serve(&phxSession{hub: h, conn: c, ws: ws, codec: nativeCodec{}, opts: opts}, release)
+		h.serve(&phxSession{hub: h, conn: c, sock: sock, codec: nativeCodec{}, opts: opts}, release)
 	})
 }
 
-func nativeFirstAuth(ctx context.Context, ws *websocket.Conn, ids *identity.Service) (identity.Identity, error) {
+func nativeFirstAuth(ctx context.Context, ws *websocket.Conn, opts ProtocolOptions) (identity.Identity, error) {
 	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	typ, data, err := ws.Read(rctx)
@@ -140,7 +140,7 @@ func nativeFirstAuth(ctx context.Context, ws *websocket.Conn, ids *identity.Serv
 	if typ != websocket.MessageText || json.Unmarshal(data, &m) != nil || m.Type != "access_token" || m.Token == "" {
 		return identity.Identity{}, errors.New("authenticate first: send an access_token message")
 	}
-	id, err := ids.Verify(ctx, m.Token)
+	id, err := opts.verify(ctx, m.Token)
 	if err != nil {
 		msg := "invalid token"
 		if he := httpx.AsError(err); he != nil {

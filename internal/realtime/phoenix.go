@@ -240,6 +240,19 @@ type ProtocolOptions struct {
 	Limits *ConnLimits
 	// OriginPatterns are accepted cross-origin WebSocket origins.
 	OriginPatterns []string
+	// CheckSession, when set, refuses tokens whose auth session was
+	// signed out or revoked, although they have not expired yet.
+	CheckSession func(context.Context, identity.Identity) error
+}
+
+// verify checks a token's signature and claims and, for a user's token,
+// that its session is still alive.
+func (o ProtocolOptions) verify(ctx context.Context, token string) (identity.Identity, error) {
+	id, err := o.Identity.Verify(ctx, token)
+	if err == nil && o.CheckSession != nil {
+		err = o.CheckSession(ctx, id)
+	}
+	return id, err
 }
 
 // PhoenixHandler serves /realtime/v1/websocket.
@@ -257,23 +270,23 @@ func (h *Hub) PhoenixHandler(opts ProtocolOptions) http.Handler {
 		}
 		// The API key authenticates the socket; channels may carry a
 		// user's token in their join.
-		ident, err := opts.Identity.Verify(r.Context(), firstNonEmpty(r.URL.Query().Get("apikey"), r.Header.Get("apikey")))
+		ident, err := opts.verify(r.Context(), firstNonEmpty(r.URL.Query().Get("apikey"), r.Header.Get("apikey")))
 		if err != nil {
 			httpx.WriteError(w, r, err)
 			return
 		}
-		ws, release, ok := accept(w, r, opts, ident.Subject)
+		sock, release, ok := accept(w, r, opts, ident.Subject)
 		if !ok {
 			return
 		}
 		c := h.NewConn(httpx.ClientIP(r), ident)
-		h.serve(&phxSession{hub: h, conn: c, ws: ws, codec: codec, opts: opts}, release)
+		h.serve(&phxSession{hub: h, conn: c, sock: sock, codec: codec, opts: opts}, release)
 	})
 }
 
 // accept checks the connection limits and upgrades to a WebSocket. The
 // caller owns release once ok.
-func accept(w http.ResponseWriter, r *http.Request, opts ProtocolOptions, user string) (*websocket.Conn, func(), bool) {
+func accept(w http.ResponseWriter, r *http.Request, opts ProtocolOptions, user string) (*socket, func(), bool) {
 	release, err := opts.Limits.acquire(httpx.ClientIP(r), user)
 	if err != nil {
 		httpx.WriteError(w, r, err)
@@ -284,13 +297,14 @@ func accept(w http.ResponseWriter, r *http.Request, opts ProtocolOptions, user s
 	rc := http.NewResponseController(w)
 	_ = rc.SetReadDeadline(time.Time{})
 	_ = rc.SetWriteDeadline(time.Time{})
-	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: opts.OriginPatterns, CompressionMode: websocket.CompressionDisabled})
+	sb := &smallBuffers{ResponseWriter: w}
+	ws, err := websocket.Accept(sb, r, &websocket.AcceptOptions{OriginPatterns: opts.OriginPatterns, CompressionMode: websocket.CompressionDisabled})
 	if err != nil {
 		release()
 		return nil, nil, false
 	}
 	ws.SetReadLimit(opts.MaxMessageBytes)
-	return ws, release, true
+	return newSocket(ws, sb.conn, sb.br), release, true
 }
 
 // serve runs a session on its own goroutine and lets the HTTP handler
@@ -299,6 +313,8 @@ func accept(w http.ResponseWriter, r *http.Request, opts ProtocolOptions, user s
 // needs, and a fresh goroutine starts with a small stack. Hijacked
 // connections are closed at shutdown by Hub.CloseAll.
 func (h *Hub) serve(s *phxSession, release func()) {
+	s.conn.idleTimeout = s.opts.HeartbeatTimeout
+	s.conn.heard()
 	h.Register(s.conn)
 	go func() {
 		defer release()
@@ -319,52 +335,78 @@ func firstNonEmpty(s ...string) string {
 type phxSession struct {
 	hub   *Hub
 	conn  *Conn
-	ws    *websocket.Conn
+	sock  *socket
 	codec phxCodec
 	opts  ProtocolOptions
 }
 
 func (s *phxSession) run(ctx context.Context) {
-	s.conn.attach(&connWriter{ctx: context.WithoutCancel(ctx), hub: s.hub, ws: s.ws, encode: s.codec.encode})
+	s.conn.attach(&connWriter{ctx: context.WithoutCancel(ctx), hub: s.hub, ws: s.sock.ws, sock: s.sock, encode: s.codec.encode})
 	s.readLoop(ctx)
 	s.conn.Close("connection closed")
 }
 
 // readLoop reads frames until the client goes away, stays silent past the
-// heartbeat timeout or breaks the rules.
+// heartbeat timeout (the hub's sweeper closes the socket then) or breaks
+// the rules.
+//
+// This goroutine lives as long as the connection, and a goroutine's stack
+// shrinks only by half per collection. So while idle it only waits for
+// the socket to become readable, which needs a minimal stack; each frame
+// is read, decoded and handled on a short-lived goroutine, waited for so
+// that frames keep their order. Reading (the WebSocket library), JSON and
+// a join's database queries would otherwise leave every idle connection
+// with a stack several times that size. A client sends a frame every few
+// seconds at most, so the extra goroutine costs nothing noticeable.
 func (s *phxSession) readLoop(ctx context.Context) {
 	limiter := newRateLimiter(s.opts.MessagesPerSecond)
 	for {
-		rctx, cancel := context.WithTimeout(ctx, s.opts.HeartbeatTimeout)
-		typ, data, err := s.ws.Read(rctx)
-		cancel()
-		if err != nil {
-			switch {
-			case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
-				s.conn.Close("heartbeat timeout: no message within " + s.opts.HeartbeatTimeout.String())
-			case websocket.CloseStatus(err) == websocket.StatusMessageTooBig:
-				s.conn.Close("message too big")
-			}
+		if err := s.sock.waitReadable(); err != nil {
 			return
 		}
-		s.conn.in.Add(1)
-		s.hub.metrics.in()
-		if !limiter.allow() {
-			s.conn.Close("rate limit: more than the allowed messages per second")
+		more := false
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			more = s.readOne(ctx, limiter)
+		}()
+		<-done
+		if !more {
 			return
 		}
-		f, err := s.codec.decode(typ, data)
-		if err != nil {
-			s.conn.send(Message{Topic: "phoenix", Event: "phx_error", Payload: reason(err.Error())})
-			continue
-		}
-		s.handle(ctx, f)
 		select {
 		case <-s.conn.Done():
 			return
 		default:
 		}
 	}
+}
+
+// readOne reads and handles one frame; false ends the connection.
+func (s *phxSession) readOne(ctx context.Context, limiter *rateLimiter) bool {
+	// A read without a deadline costs no timer: the heartbeat timeout is
+	// the sweeper's.
+	typ, data, err := s.sock.ws.Read(ctx)
+	if err != nil {
+		if websocket.CloseStatus(err) == websocket.StatusMessageTooBig {
+			s.conn.Close("message too big")
+		}
+		return false
+	}
+	s.conn.heard()
+	s.conn.in.Add(1)
+	s.hub.metrics.in()
+	if !limiter.allow() {
+		s.conn.Close("rate limit: more than the allowed messages per second")
+		return false
+	}
+	f, err := s.codec.decode(typ, data)
+	if err != nil {
+		s.conn.send(Message{Topic: "phoenix", Event: "phx_error", Payload: reason(err.Error())})
+		return true
+	}
+	s.handle(ctx, f)
+	return true
 }
 
 func reason(msg string) json.RawMessage {
@@ -469,7 +511,7 @@ func (s *phxSession) join(ctx context.Context, f phxFrame) {
 // accessToken replaces the connection's identity. An invalid token closes
 // the channels with a reason.
 func (s *phxSession) accessToken(ctx context.Context, f phxFrame, token string) bool {
-	id, err := s.opts.Identity.Verify(ctx, token)
+	id, err := s.opts.verify(ctx, token)
 	if err != nil {
 		msg := "invalid access token"
 		if he := httpx.AsError(err); he != nil {
@@ -479,7 +521,7 @@ func (s *phxSession) accessToken(ctx context.Context, f phxFrame, token string) 
 		s.hub.expire(s.conn, msg)
 		return false
 	}
-	s.conn.setIdentity(id)
+	s.conn.setIdentity(s.hub.intern(id))
 	return true
 }
 

@@ -20,13 +20,14 @@ import (
 // Service is realtime as the app wires it: the change stream, the hub and
 // the HTTP endpoints.
 type Service struct {
-	cfg    config.RealtimeConfig
-	db     *pg.DB
-	ids    *identity.Service
-	stream *Stream
-	hub    *Hub
-	limits *ConnLimits
-	log    *slog.Logger
+	cfg          config.RealtimeConfig
+	checkSession func(context.Context, identity.Identity) error
+	db           *pg.DB
+	ids          *identity.Service
+	stream       *Stream
+	hub          *Hub
+	limits       *ConnLimits
+	log          *slog.Logger
 }
 
 // Options are what New needs.
@@ -36,12 +37,15 @@ type Options struct {
 	Identity *identity.Service
 	// ReplicationDSN reaches the database as a role with REPLICATION.
 	ReplicationDSN string
-	Logger         *slog.Logger
+	// CheckSession, when set, refuses user tokens whose session ended
+	// (the auth server's session check).
+	CheckSession func(context.Context, identity.Identity) error
+	Logger       *slog.Logger
 }
 
 // New builds the service; Run starts streaming.
 func New(opts Options) *Service {
-	s := &Service{cfg: opts.Config, db: opts.DB, ids: opts.Identity, log: opts.Logger,
+	s := &Service{cfg: opts.Config, db: opts.DB, ids: opts.Identity, log: opts.Logger, checkSession: opts.CheckSession,
 		limits: &ConnLimits{Total: opts.Config.MaxConnections, PerIP: opts.Config.MaxConnectionsPerIP, PerUser: opts.Config.MaxConnectionsPerUser}}
 	s.hub = NewHub(HubOptions{DB: opts.DB, Logger: opts.Logger, QueueSize: opts.Config.QueueSize})
 	s.stream = NewStream(StreamOptions{
@@ -96,6 +100,7 @@ func (s *Service) protocolOptions(origins []string) ProtocolOptions {
 		MessagesPerSecond: s.cfg.MessagesPerSecond,
 		Limits:            s.limits,
 		OriginPatterns:    origins,
+		CheckSession:      s.checkSession,
 	}
 }
 
