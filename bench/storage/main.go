@@ -276,7 +276,7 @@ func benchS3(ctx context.Context, o options, root, src string) ([]result, error)
 				return 0, err
 			}
 			defer obj.Close()
-			return io.Copy(io.Discard, obj)
+			return drain(obj)
 		},
 		remove: func(i int) error { return client.RemoveObject(ctx, "baseline", big(i), minio.RemoveObjectOptions{}) },
 	}
@@ -524,7 +524,7 @@ func measurePlainLarge(o options, client *http.Client, plain *plainServer, src s
 				return 0, err
 			}
 			defer res.Body.Close()
-			n, err = io.Copy(io.Discard, res.Body)
+			n, err = drain(res.Body)
 			return n, err
 		})
 		if err != nil {
@@ -662,7 +662,7 @@ type fluxbase struct {
 	url     string
 	key     string
 	client  *http.Client
-	out     *bytes.Buffer
+	out     *logBuffer
 	done    chan struct{}
 	dataDir string
 	// bucket receives the uploads.
@@ -694,7 +694,7 @@ func startFluxbase(ctx context.Context, binary, dataDir string, env []string) (*
 	environ = append(environ, env...)
 	cmd := exec.CommandContext(ctx, binary, "serve", "--http", addr, "--data-dir", dataDir)
 	cmd.Env = environ
-	out := &bytes.Buffer{}
+	out := &logBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		return nil, err
@@ -773,9 +773,36 @@ func (fb *fluxbase) do(method, path string, body io.Reader, size int64, header m
 	if res.StatusCode >= 300 {
 		b, _ := io.ReadAll(io.LimitReader(res.Body, 4096))
 		res.Body.Close()
+		if res.StatusCode >= 500 {
+			return nil, fmt.Errorf("%s %s: %s: %s\nserver log (end):\n%s", method, path, res.Status, b, fb.out.tail(4096))
+		}
 		return nil, fmt.Errorf("%s %s: %s: %s", method, path, res.Status, b)
 	}
 	return res, nil
+}
+
+// logBuffer collects a process's output, safe to read while it writes.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+// tail is the last n bytes written.
+func (l *logBuffer) tail(n int) string {
+	s := l.String()
+	return s[max(0, len(s)-n):]
 }
 
 func (fb *fluxbase) createBucket(name string) error {
@@ -834,8 +861,25 @@ func (fb *fluxbase) download(name string, w io.Writer) (int64, error) {
 		return 0, err
 	}
 	defer res.Body.Close()
+	if w == io.Discard {
+		return drain(res.Body)
+	}
 	return io.Copy(w, res.Body)
 }
+
+// drain reads r to its end the way a download client does (curl reads in
+// large blocks), so that the client's reads are not what is measured:
+// io.Discard alone would read 8 KiB at a time.
+func drain(r io.Reader) (int64, error) {
+	buf := drainBuffers.Get().(*[]byte)
+	defer drainBuffers.Put(buf)
+	return io.CopyBuffer(writeOnly{io.Discard}, r, *buf)
+}
+
+var drainBuffers = sync.Pool{New: func() any { b := make([]byte, 1<<20); return &b }}
+
+// writeOnly hides io.Discard's ReadFrom, which would ignore the buffer.
+type writeOnly struct{ io.Writer }
 
 // verify compares the stored object with the file, byte for byte.
 func (fb *fluxbase) verify(name, path string) error {

@@ -306,6 +306,29 @@ type StorageConfig struct {
 	OrphanGrace time.Duration `koanf:"orphan_grace"`
 	// JanitorInterval is how often the janitor looks for orphaned bytes.
 	JanitorInterval time.Duration `koanf:"janitor_interval"`
+	// ResumableExpiry is how long a resumable (TUS) upload lives after its
+	// last byte arrived; then it expires and its bytes are removed.
+	ResumableExpiry time.Duration `koanf:"resumable_expiry"`
+	// Image bounds the image transformations of the render routes.
+	Image StorageImageConfig `koanf:"image"`
+}
+
+// StorageImageConfig bounds the work and memory of image transformations.
+// Sources are checked against the source limits from their header, before
+// any pixel is decoded.
+type StorageImageConfig struct {
+	// MaxSourceBytes is the largest object transformed.
+	MaxSourceBytes int64 `koanf:"max_source_bytes" unit:"bytes"`
+	// MaxSourcePixels is the largest width × height decoded (4 bytes each).
+	MaxSourcePixels int64 `koanf:"max_source_pixels"`
+	// MaxSourceSide is the largest width or height decoded.
+	MaxSourceSide int `koanf:"max_source_side"`
+	// MaxOutputSide clamps the requested width and height.
+	MaxOutputSide int `koanf:"max_output_side"`
+	// CacheBytes bounds the in-memory cache of results; 0 disables it.
+	CacheBytes int64 `koanf:"cache_bytes" unit:"bytes"`
+	// DecodeConcurrency is how many images one process decodes at once.
+	DecodeConcurrency int `koanf:"decode_concurrency"`
 }
 
 // StorageLocalConfig configures the local disk backend.

@@ -582,6 +582,14 @@ func TestInvalidValues(t *testing.T) {
 		{"FLUXBASE_AUTH_JWT_ISSUER= \t", ""}, // blank env is unset
 		{"FLUXBASE_AUTH_JWT_LEEWAY=1h", "auth.jwt.leeway: must be between 0 and 5m"},
 		{"FLUXBASE_AUTH_ANONYMOUS_ACCESS=sometimes", `auth.anonymous_access: "sometimes" is not a boolean`},
+		{"FLUXBASE_STORAGE_RESUMABLE_EXPIRY=30s", "storage.resumable_expiry: must be at least 1m"},
+		{"FLUXBASE_STORAGE_IMAGE_MAX_SOURCE_BYTES=0", "storage.image.max_source_bytes: must be greater than 0"},
+		{"FLUXBASE_STORAGE_IMAGE_MAX_SOURCE_PIXELS=-1", "storage.image.max_source_pixels: must be greater than 0"},
+		{"FLUXBASE_STORAGE_IMAGE_MAX_SOURCE_SIDE=0", "storage.image.max_source_side: must be from 1 to"},
+		{"FLUXBASE_STORAGE_IMAGE_MAX_OUTPUT_SIDE=99999999", "storage.image.max_output_side: must be from 1 to"},
+		{"FLUXBASE_STORAGE_IMAGE_CACHE_BYTES=0", ""},
+		{"FLUXBASE_STORAGE_IMAGE_CACHE_BYTES=-1", "storage.image.cache_bytes: must not be negative"},
+		{"FLUXBASE_STORAGE_IMAGE_DECODE_CONCURRENCY=0", "storage.image.decode_concurrency: must be from 1 to 256"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.env, func(t *testing.T) {

@@ -367,6 +367,31 @@ func scrubCause(err error, raw string) string {
 	return s
 }
 
+// maxImageSide is the largest side any supported image format can have.
+const maxImageSide = 1 << 20
+
+func (c *Config) checkStorageImage(ch *checker) {
+	im := c.Storage.Image
+	if im.MaxSourceBytes <= 0 {
+		ch.add("storage.image.max_source_bytes", "must be greater than 0; use a size such as 25MiB")
+	}
+	if im.MaxSourcePixels <= 0 {
+		ch.add("storage.image.max_source_pixels", "must be greater than 0, such as 25000000 (25 megapixels, about 100 MB decoded)")
+	}
+	if im.MaxSourceSide <= 0 || im.MaxSourceSide > maxImageSide {
+		ch.add("storage.image.max_source_side", "must be from 1 to %d pixels, such as 16384", maxImageSide)
+	}
+	if im.MaxOutputSide <= 0 || im.MaxOutputSide > maxImageSide {
+		ch.add("storage.image.max_output_side", "must be from 1 to %d pixels, such as 2500", maxImageSide)
+	}
+	if im.CacheBytes < 0 {
+		ch.add("storage.image.cache_bytes", "must not be negative; use a size such as 64MiB, or 0 to keep no results")
+	}
+	if im.DecodeConcurrency < 1 || im.DecodeConcurrency > 256 {
+		ch.add("storage.image.decode_concurrency", "must be from 1 to 256, such as 2; each decode may take max_source_pixels × 4 bytes of memory")
+	}
+}
+
 func (c *Config) checkStorage(ch *checker) {
 	st := c.Storage
 	switch st.Backend {
@@ -386,6 +411,10 @@ func (c *Config) checkStorage(ch *checker) {
 		ch.add("storage.orphan_grace", "must be at least 1m, such as 1h; bytes of an upload still being committed must not be taken for orphans")
 	}
 	ch.positive("storage.janitor_interval", st.JanitorInterval, "5m")
+	if st.ResumableExpiry < time.Minute {
+		ch.add("storage.resumable_expiry", "must be at least 1m, such as 24h; a resumable upload must outlive a pause between its requests")
+	}
+	c.checkStorageImage(ch)
 	if st.Backend != "s3" {
 		return
 	}

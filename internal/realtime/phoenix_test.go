@@ -553,3 +553,34 @@ func TestPhoenixExpiredTokenClosesChannels(t *testing.T) {
 	s.exec(t, `insert into public.messages (room, owner) values (1, '11111111-1111-1111-1111-111111111111')`)
 	p.none("postgres_changes", 500*time.Millisecond)
 }
+
+// A signed-out session's access token, though not expired, no longer
+// authenticates a realtime client.
+func TestPhoenixRefusesTokensOfEndedSessions(t *testing.T) {
+	s := apitest.NewServer(t)
+	res, body := s.Do(t, "POST", "/auth/v1/signup", map[string]string{"apikey": s.AnonKey},
+		map[string]string{"email": "rt-session@example.com", "password": "correct horse battery staple 9"})
+	if res.StatusCode != 200 {
+		t.Fatalf("signup: %d %s", res.StatusCode, body)
+	}
+	var session struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := json.Unmarshal(body, &session); err != nil || session.AccessToken == "" {
+		t.Fatalf("signup answer %s", body)
+	}
+	rs := &rtServer{Server: s}
+	p := dial(t, rs, s.AnonKey)
+	p.push("realtime:live", "access_token", map[string]string{"access_token": session.AccessToken})
+	if st, resp := status(t, p.next("phx_reply", 10*time.Second)); st != "ok" {
+		t.Fatalf("token of a live session refused: %s", resp)
+	}
+	res, body = s.Do(t, "POST", "/auth/v1/logout", map[string]string{"apikey": s.AnonKey, "Authorization": "Bearer " + session.AccessToken}, nil)
+	if res.StatusCode != 204 {
+		t.Fatalf("logout: %d %s", res.StatusCode, body)
+	}
+	p.push("realtime:live", "access_token", map[string]string{"access_token": session.AccessToken})
+	if st, resp := status(t, p.next("phx_reply", 10*time.Second)); st != "error" {
+		t.Fatalf("token of a signed-out session accepted: %s", resp)
+	}
+}

@@ -3,6 +3,8 @@ package storage_test
 import (
 	"bytes"
 	"encoding/base64"
+	"io"
+	"mime"
 	"mime/multipart"
 	"net/http"
 	"strings"
@@ -111,6 +113,27 @@ func TestObjectsAPI(t *testing.T) {
 				After: func(t testing.TB, _ *apitest.Server, _ *http.Response, body []byte) {
 					if string(body) != "world" {
 						t.Errorf("body %q", body)
+					}
+				}},
+			{Name: "several ranges", Path: "/storage/v1/object/files/dir/hello.txt", Headers: svc("Range", "bytes=6-10,0-4,3-3"), ExpectedStatus: 206,
+				After: func(t testing.TB, _ *apitest.Server, res *http.Response, body []byte) {
+					mt, params, err := mime.ParseMediaType(res.Header.Get("Content-Type"))
+					if err != nil || mt != "multipart/byteranges" {
+						t.Fatalf("Content-Type %q", res.Header.Get("Content-Type"))
+					}
+					mr := multipart.NewReader(bytes.NewReader(body), params["boundary"])
+					var parts []string
+					for {
+						p, err := mr.NextPart()
+						if err != nil {
+							break
+						}
+						b, _ := io.ReadAll(p)
+						parts = append(parts, p.Header.Get("Content-Range")+"="+string(b))
+					}
+					want := []string{"bytes 6-10/11=world", "bytes 0-4/11=hello", "bytes 3-3/11=l"}
+					if strings.Join(parts, "|") != strings.Join(want, "|") {
+						t.Errorf("parts %q, want %q", parts, want)
 					}
 				}},
 			{Name: "unsatisfiable range", Path: "/storage/v1/object/files/dir/hello.txt", Headers: svc("Range", "bytes=50-60"), ExpectedStatus: 416},

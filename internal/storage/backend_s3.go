@@ -114,15 +114,91 @@ func (s *S3) Get(ctx context.Context, key string) (io.ReadSeekCloser, ObjectInfo
 	if err != nil {
 		return nil, ObjectInfo{}, err
 	}
-	info, err := s.Stat(ctx, key)
-	if err != nil {
-		return nil, ObjectInfo{}, err
-	}
-	obj, err := s.client.GetObject(ctx, s.bucket, k, minio.GetObjectOptions{})
+	// One GET answers the size and starts the body: a download costs one
+	// round trip to S3, not a HEAD and then a GET.
+	body, st, _, err := minio.Core{Client: s.client}.GetObject(ctx, s.bucket, k, minio.GetObjectOptions{})
 	if err != nil {
 		return nil, ObjectInfo{}, mapS3Error(err)
 	}
-	return obj, info, nil
+	obj := &s3Object{ctx: ctx, s3: s, key: k, size: st.Size, body: body}
+	return obj, ObjectInfo{Size: st.Size, ModTime: st.LastModified}, nil
+}
+
+// s3Object reads an S3 object as an io.ReadSeeker: it reads the body of
+// the GET it was opened with, and after a Seek elsewhere (a Range
+// request) opens a ranged GET from the new position when next read.
+type s3Object struct {
+	ctx  context.Context
+	s3   *S3
+	key  string
+	size int64
+	pos  int64
+	// body is positioned at bodyPos; a Read elsewhere replaces it. Seeks
+	// alone (http.ServeContent seeks to the end to learn the size) keep it.
+	body    io.ReadCloser
+	bodyPos int64
+}
+
+func (o *s3Object) Read(p []byte) (int, error) {
+	if o.pos >= o.size {
+		return 0, io.EOF
+	}
+	if o.body != nil && o.bodyPos != o.pos {
+		_ = o.body.Close()
+		o.body = nil
+	}
+	if o.body == nil {
+		opts := minio.GetObjectOptions{}
+		// SetRange(0, 0) would ask for the first byte only.
+		if o.pos > 0 {
+			if err := opts.SetRange(o.pos, 0); err != nil {
+				return 0, err
+			}
+		}
+		body, _, _, err := minio.Core{Client: o.s3.client}.GetObject(o.ctx, o.s3.bucket, o.key, opts)
+		if err != nil {
+			return 0, mapS3Error(err)
+		}
+		o.body, o.bodyPos = body, o.pos
+	}
+	if rest := o.size - o.pos; int64(len(p)) > rest {
+		p = p[:rest]
+	}
+	n, err := o.body.Read(p)
+	o.pos += int64(n)
+	o.bodyPos = o.pos
+	if err == io.EOF && o.pos < o.size {
+		err = io.ErrUnexpectedEOF
+	}
+	return n, err
+}
+
+func (o *s3Object) Seek(offset int64, whence int) (int64, error) {
+	var pos int64
+	switch whence {
+	case io.SeekStart:
+		pos = offset
+	case io.SeekCurrent:
+		pos = o.pos + offset
+	case io.SeekEnd:
+		pos = o.size + offset
+	default:
+		return o.pos, errors.New("s3 object: invalid whence")
+	}
+	if pos < 0 {
+		return o.pos, errors.New("s3 object: negative position")
+	}
+	o.pos = pos
+	return pos, nil
+}
+
+func (o *s3Object) Close() error {
+	if o.body == nil {
+		return nil
+	}
+	err := o.body.Close()
+	o.body = nil
+	return err
 }
 
 // Stat implements Backend.

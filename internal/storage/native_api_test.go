@@ -1,6 +1,7 @@
 package storage_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -162,5 +163,29 @@ func TestLongTransfersOutlastTimeouts(t *testing.T) {
 	}
 	if total != 12000 {
 		t.Errorf("downloaded %d bytes, want 12000", total)
+	}
+
+	// A file larger than the socket buffers, read slowly: the whole
+	// download outlasts write_timeout while sendfile hands the file over
+	// chunk by chunk, each with a fresh deadline.
+	big := bytes.Repeat([]byte("0123456789abcdef"), 1<<20) // 16 MiB
+	e.mustDo(t, 200, "POST", "/storage/v1/object/slow/big.bin", e.service("Content-Type", "application/octet-stream"), big)
+	req, _ = http.NewRequest("GET", e.URL+"/storage/v1/object/slow/big.bin", nil)
+	req.Header.Set("Authorization", "Bearer "+e.ServiceRoleKey)
+	res2, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res2.Body.Close()
+	var got bytes.Buffer
+	for {
+		n, err := io.CopyN(&got, res2.Body, 1<<20)
+		if err != nil || n == 0 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond) // 1.6 s in all
+	}
+	if !bytes.Equal(got.Bytes(), big) {
+		t.Errorf("slow large download: got %d bytes, want %d identical ones", got.Len(), len(big))
 	}
 }

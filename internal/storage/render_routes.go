@@ -24,25 +24,37 @@ func (h *Handler) mountRender(api, native chi.Router) {
 	api.Get("/render/image/authenticated/{bucket}/*", h.render(AccessRLS))
 	api.Get("/render/image/public/{bucket}/*", h.render(AccessPublic))
 	api.Get("/render/image/sign/{bucket}/*", h.render(AccessSigned))
-	native.Get("/render/{bucket}/*", h.render(AccessRLS))
+	rls, signed := h.render(AccessRLS), h.render(AccessSigned)
+	native.Get("/render/{bucket}/*", func(w http.ResponseWriter, r *http.Request) {
+		// A signed URL (from .../signed-url with a transform) carries its
+		// token; otherwise RLS decides.
+		if r.URL.Query().Has("token") {
+			signed(w, r)
+			return
+		}
+		rls(w, r)
+	})
 }
 
 func (h *Handler) render(access Access) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		bucketID, name := chi.URLParam(r, "bucket"), chi.URLParam(r, "*")
+		bucketID, name, err := target(r)
+		if err != nil {
+			h.writeError(w, r, err)
+			return
+		}
 		tr := h.svc.transformer
-		opts, err := ParseTransformOptions(r.URL.Query(), tr.Limits())
+		var opts TransformOptions
+		if access == AccessSigned {
+			opts, err = h.svc.verifyRender(r.URL.Query().Get("token"), bucketID, name, r.URL.Query())
+		} else {
+			opts, err = ParseTransformOptions(r.URL.Query(), tr.Limits())
+		}
 		if err != nil {
 			h.writeError(w, r, err)
 			return
 		}
 		c := h.caller(r)
-		if access == AccessSigned {
-			if _, err := h.svc.signer.verify(r.URL.Query().Get("token"), tokenDownload, bucketID, name, time.Now()); err != nil {
-				h.writeError(w, r, err)
-				return
-			}
-		}
 		o, err := h.svc.Info(r.Context(), c, bucketID, name, access)
 		if err != nil {
 			h.writeError(w, r, err)

@@ -398,18 +398,30 @@ func (h *Handler) apiSign(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var in struct {
-		ExpiresIn expiresIn `json:"expiresIn"`
+		ExpiresIn expiresIn         `json:"expiresIn"`
+		Transform *TransformRequest `json:"transform"`
 	}
 	if err := decodeJSON(r, &in); err != nil {
 		h.writeError(w, r, err)
 		return
 	}
-	su, err := h.svc.SignDownload(r.Context(), h.caller(r), b, n, int64(in.ExpiresIn))
+	tr, err := in.Transform.Options(h.svc.transformer.Limits())
 	if err != nil {
 		h.writeError(w, r, err)
 		return
 	}
-	httpx.WriteJSON(w, http.StatusOK, map[string]string{"signedURL": "/object/sign/" + b + "/" + n + "?token=" + su.Token})
+	su, err := h.svc.SignDownload(r.Context(), h.caller(r), b, n, int64(in.ExpiresIn), tr)
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	// As storage-api does, a URL signed with a transformation points at
+	// the render route, which applies the transformation in the token.
+	route := "/object/sign/"
+	if tr != nil {
+		route = "/render/image/sign/"
+	}
+	httpx.WriteJSON(w, http.StatusOK, map[string]string{"signedURL": route + b + "/" + n + "?token=" + su.Token})
 }
 
 type signedEntry struct {
@@ -438,7 +450,7 @@ func (h *Handler) apiSignMany(w http.ResponseWriter, r *http.Request) {
 	}
 	out := make([]signedEntry, 0, len(in.Paths))
 	for _, p := range in.Paths {
-		su, err := h.svc.SignDownload(r.Context(), h.caller(r), b, p, int64(in.ExpiresIn))
+		su, err := h.svc.SignDownload(r.Context(), h.caller(r), b, p, int64(in.ExpiresIn), nil)
 		e := signedEntry{Path: p}
 		if err != nil {
 			he := httpx.AsError(err)

@@ -269,6 +269,8 @@ type nativeSignRequest struct {
 	Upsert bool `json:"upsert"`
 	// Download makes the URL download as an attachment with this name.
 	Download string `json:"download"`
+	// Transform signs a URL of the transformed image (render route).
+	Transform *TransformRequest `json:"transform"`
 }
 
 type nativeSignResponse struct {
@@ -302,7 +304,18 @@ func (h *Handler) nativeSign(w http.ResponseWriter, r *http.Request) {
 	if in.ExpiresIn == 0 {
 		in.ExpiresIn = 3600
 	}
+	tr, err := in.Transform.Options(h.svc.transformer.Limits())
+	if err == nil && tr != nil && in.Upload {
+		err = errInvalidRequest("transform applies to download URLs, not to upload URLs")
+	}
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
 	base := h.baseURL(r) + NativePrefix + "/" + url.PathEscape(b) + "/" + escapeName(n)
+	if tr != nil {
+		base = h.baseURL(r) + NativePrefix + "/render/" + url.PathEscape(b) + "/" + escapeName(n)
+	}
 	if in.Upload {
 		su, err := h.svc.SignUpload(r.Context(), h.caller(r), b, n, in.Upsert)
 		if err != nil {
@@ -312,7 +325,7 @@ func (h *Handler) nativeSign(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteJSON(w, http.StatusOK, nativeSignResponse{URL: base + "?token=" + su.Token, Method: http.MethodPut, Token: su.Token, ExpiresAt: su.Expires})
 		return
 	}
-	if h.svc.cfg.S3.Presign {
+	if h.svc.cfg.S3.Presign && tr == nil {
 		u, exp, err := h.svc.PresignDownload(r.Context(), h.caller(r), b, n, int64(in.ExpiresIn), in.Download)
 		if err == nil {
 			httpx.WriteJSON(w, http.StatusOK, nativeSignResponse{URL: u, Method: http.MethodGet, ExpiresAt: exp})
@@ -323,7 +336,7 @@ func (h *Handler) nativeSign(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	su, err := h.svc.SignDownload(r.Context(), h.caller(r), b, n, int64(in.ExpiresIn))
+	su, err := h.svc.SignDownload(r.Context(), h.caller(r), b, n, int64(in.ExpiresIn), tr)
 	if err != nil {
 		h.writeError(w, r, err)
 		return

@@ -55,7 +55,34 @@ func New(ctx context.Context, db *pg.DB, backend Backend, cfg config.StorageConf
 		return nil, err
 	}
 	return &Service{db: db, backend: backend, cfg: cfg, log: log, signer: &signer{key: key},
-		kick: make(chan struct{}, 1), transformer: NewTransformer(ImageLimits{})}, nil
+		kick: make(chan struct{}, 1), transformer: NewTransformer(imageLimits(cfg.Image))}, nil
+}
+
+// imageLimits are the transformer's limits from the configuration; a
+// configuration built without them (zero) gets the defaults, except the
+// cache, where 0 means none.
+func imageLimits(c config.StorageImageConfig) ImageLimits {
+	l := ImageLimits{
+		MaxSourceBytes:  c.MaxSourceBytes,
+		MaxSourcePixels: c.MaxSourcePixels,
+		MaxSourceSide:   c.MaxSourceSide,
+		MaxOutputSide:   c.MaxOutputSide,
+		CacheBytes:      c.CacheBytes,
+		Concurrency:     c.DecodeConcurrency,
+	}
+	if l.CacheBytes == 0 {
+		l.CacheBytes = -1
+	}
+	return l
+}
+
+// resumableExpiry is how long a resumable upload lives after its last
+// byte (storage.resumable_expiry).
+func (s *Service) resumableExpiry() time.Duration {
+	if s.cfg.ResumableExpiry > 0 {
+		return s.cfg.ResumableExpiry
+	}
+	return config.Default().Storage.ResumableExpiry
 }
 
 // Backend is the backend the service stores bytes in.

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -37,6 +38,10 @@ type urlToken struct {
 	Expires int64  `json:"e"`
 	Owner   string `json:"o,omitempty"`
 	Upsert  bool   `json:"u,omitempty"`
+	// Transform, on a download token, is the image transformation the
+	// token was signed for, in its canonical query form (see
+	// TransformOptions.Query): such a token opens only that rendering.
+	Transform string `json:"t,omitempty"`
 }
 
 // signer makes and checks tokens: base64url(JSON) "." base64url(HMAC-SHA256).
@@ -139,8 +144,10 @@ func (s *Service) checkExpiry(expiresIn int64) (time.Duration, error) {
 
 // SignDownload signs a download of an object the caller may read (SELECT
 // under RLS); anyone holding the token may then download it until it
-// expires.
-func (s *Service) SignDownload(ctx context.Context, c Caller, bucketID, name string, expiresIn int64) (SignedURL, error) {
+// expires. With a transformation (not nil), the token opens only that
+// rendering of the image, at the render routes: the transformation is
+// covered by the signature, so it cannot be changed without voiding it.
+func (s *Service) SignDownload(ctx context.Context, c Caller, bucketID, name string, expiresIn int64, transform *TransformOptions) (SignedURL, error) {
 	d, err := s.checkExpiry(expiresIn)
 	if err != nil {
 		return SignedURL{}, err
@@ -149,7 +156,45 @@ func (s *Service) SignDownload(ctx context.Context, c Caller, bucketID, name str
 		return SignedURL{}, err
 	}
 	exp := time.Now().Add(d)
-	return SignedURL{Token: s.signer.sign(urlToken{Kind: tokenDownload, Bucket: bucketID, Name: name, Expires: exp.Unix()}), Expires: exp}, nil
+	t := urlToken{Kind: tokenDownload, Bucket: bucketID, Name: name, Expires: exp.Unix()}
+	if transform != nil {
+		t.Transform = transform.Query().Encode()
+	}
+	return SignedURL{Token: s.signer.sign(t), Expires: exp}, nil
+}
+
+// errTransformSigned refuses a token signed for a transformed image where
+// the original would be served.
+func errTransformSigned() *httpx.Error {
+	return errInvalidToken("Invalid token: signed for a transformed image; use it at /render/image/sign")
+}
+
+// verifyRender checks a download token at a render route and returns the
+// transformation to apply: the signed one when the token carries one, in
+// which case the query may repeat it but not change it; otherwise the
+// query's.
+func (s *Service) verifyRender(tok, bucketID, name string, q url.Values) (TransformOptions, error) {
+	t, err := s.signer.verify(tok, tokenDownload, bucketID, name, time.Now())
+	if err != nil {
+		return TransformOptions{}, err
+	}
+	limits := s.transformer.Limits()
+	asked, err := ParseTransformOptions(q, limits)
+	if err != nil || t.Transform == "" {
+		return asked, err
+	}
+	sq, err := url.ParseQuery(t.Transform)
+	if err != nil {
+		return TransformOptions{}, errInvalidToken("Invalid token: malformed")
+	}
+	signed, err := ParseTransformOptions(sq, limits)
+	if err != nil {
+		return TransformOptions{}, errInvalidToken("Invalid token: malformed")
+	}
+	if hasTransformParams(q) && asked != signed {
+		return TransformOptions{}, errInvalidToken("Invalid token: the transformation does not match the signature")
+	}
+	return signed, nil
 }
 
 // PresignDownload returns a URL straight to the backend (S3 presigned GET)
@@ -188,9 +233,13 @@ func (s *Service) SignUpload(ctx context.Context, c Caller, bucketID, name strin
 	return SignedUpload{Token: s.signer.sign(t), Expires: exp}, nil
 }
 
-// VerifyDownload checks a download token for bucketID/name.
+// VerifyDownload checks a download token for bucketID/name. A token
+// signed for a transformed image does not open the original.
 func (s *Service) VerifyDownload(token, bucketID, name string) error {
-	_, err := s.signer.verify(token, tokenDownload, bucketID, name, time.Now())
+	t, err := s.signer.verify(token, tokenDownload, bucketID, name, time.Now())
+	if err == nil && t.Transform != "" {
+		return errTransformSigned()
+	}
 	return err
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"image"
 	"image/jpeg"
@@ -201,6 +202,72 @@ func (o TransformOptions) String() string {
 		parts = append(parts, "format:"+o.Format)
 	}
 	return strings.Join(parts, ",")
+}
+
+// Query is the options as the query parameters ParseTransformOptions
+// reads back, leaving out defaults: the canonical form a signed URL's
+// token carries.
+func (o TransformOptions) Query() url.Values {
+	q := url.Values{}
+	if o.Width > 0 {
+		q.Set("width", strconv.Itoa(o.Width))
+	}
+	if o.Height > 0 {
+		q.Set("height", strconv.Itoa(o.Height))
+	}
+	if o.Resize != "" && o.Resize != ResizeCover {
+		q.Set("resize", string(o.Resize))
+	}
+	if o.Format != FormatAuto {
+		q.Set("format", o.Format)
+	}
+	if o.Quality > 0 {
+		q.Set("quality", strconv.Itoa(o.Quality))
+	}
+	return q
+}
+
+// hasTransformParams reports whether q sets any transformation.
+func hasTransformParams(q url.Values) bool {
+	for _, k := range []string{"width", "height", "resize", "format", "quality"} {
+		if q.Has(k) {
+			return true
+		}
+	}
+	return false
+}
+
+// TransformRequest is a transformation in a JSON body, as storage-js's
+// createSignedUrl sends it: {width, height, resize, format, quality}.
+type TransformRequest struct {
+	Width   json.Number `json:"width"`
+	Height  json.Number `json:"height"`
+	Resize  string      `json:"resize"`
+	Format  string      `json:"format"`
+	Quality json.Number `json:"quality"`
+}
+
+// Options validates the request like the render routes' query string;
+// nil when it asks for nothing.
+func (t *TransformRequest) Options(limits ImageLimits) (*TransformOptions, error) {
+	if t == nil {
+		return nil, nil
+	}
+	q := url.Values{}
+	for k, v := range map[string]string{"width": t.Width.String(), "height": t.Height.String(),
+		"resize": t.Resize, "format": t.Format, "quality": t.Quality.String()} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	if len(q) == 0 {
+		return nil, nil
+	}
+	o, err := ParseTransformOptions(q, limits)
+	if err != nil {
+		return nil, err
+	}
+	return &o, nil
 }
 
 // sourceFormat is what image.DecodeConfig calls the formats we read.

@@ -18,10 +18,6 @@ import (
 	"github.com/fluxbase/fluxbase/internal/pg"
 )
 
-// TUSLifetime is how long a resumable upload lives after its last byte
-// arrived: an upload left alone longer expires, and its bytes are removed.
-const TUSLifetime = 24 * time.Hour
-
 // upload is a row of storage.uploads: a resumable upload in progress.
 type upload struct {
 	ID           string
@@ -115,7 +111,7 @@ func (s *Service) createUpload(ctx context.Context, c Caller, u *upload) error {
 		        now() + $15::interval)
 		returning expires_at`,
 		u.ID, u.Bucket, u.Name, uuidOrNil(u.OwnerID), u.OwnerID, u.Role, claimsJSON(c), u.Size, u.Upsert,
-		u.MimeType, u.CacheControl, md, meta, u.KeyPrefix, TUSLifetime.String()).Scan(&u.ExpiresAt)
+		u.MimeType, u.CacheControl, md, meta, u.KeyPrefix, s.resumableExpiry().String()).Scan(&u.ExpiresAt)
 	if err != nil {
 		if pe := pg.ErrorFrom(err); pe.Code == "23503" {
 			return errNoSuchBucket()
@@ -190,7 +186,7 @@ func (s *Service) reservePart(ctx context.Context, key string) error {
 	}
 	_, err := s.db.Admin.Exec(ctx, `insert into storage.gc (key, not_before) values ($1, now() + $2::interval)
 		on conflict (key) do update set not_before = excluded.not_before`,
-		key, (TUSLifetime + s.cfg.OrphanGrace).String())
+		key, (s.resumableExpiry() + s.cfg.OrphanGrace).String())
 	return err
 }
 
@@ -216,7 +212,7 @@ func (s *Service) appendPart(ctx context.Context, u *upload, p uploadPart) (*upl
 				"offset" = "offset" + $3, parts = parts || $4::jsonb,
 				updated_at = now(), expires_at = now() + $5::interval
 			where id = $1 and "offset" = $2
-			returning `+uploadColumns, u.ID, p.Offset, p.Size, part, TUSLifetime.String()))
+			returning `+uploadColumns, u.ID, p.Offset, p.Size, part, s.resumableExpiry().String()))
 		if err != nil {
 			return err
 		}

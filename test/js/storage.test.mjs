@@ -140,6 +140,29 @@ test('public URLs and image transforms', async () => {
   res = await fetch(transformedPublic)
   assert.equal(res.status, 200)
   assert.match(res.headers.get('content-type'), /^image\//)
+
+  // A signed URL of a transformed image: the transformation is sealed in
+  // the token, and the URL is a render URL that anyone holding it can use.
+  const { signedUrl } = ok(await avatars.createSignedUrl('u1/me.png', 60, {
+    transform: { width: 16, height: 16, resize: 'contain', format: 'origin' },
+    download: 'thumb.png',
+  }))
+  assert.match(signedUrl, /\/storage\/v1\/render\/image\/sign\/avatars\/u1\/me\.png\?token=[^&]+&download=thumb\.png$/)
+  res = await fetch(signedUrl)
+  assert.equal(res.status, 200)
+  assert.equal(res.headers.get('content-type'), 'image/png')
+  assert.match(res.headers.get('content-disposition'), /thumb\.png/)
+  assert.equal(res.headers.get('x-transformations'), 'width:16,height:16,resize:contain,format:png')
+  const thumb = Buffer.from(await res.arrayBuffer())
+  assert.equal(thumb.readUInt32BE(16), 16) // 32×24 contained in 16×16
+  assert.equal(thumb.readUInt32BE(20), 12)
+  // Asking the signed URL for another size is refused; so is the original.
+  res = await fetch(signedUrl.replace('&download=thumb.png', '&width=32'))
+  assert.equal(res.status, 400)
+  assert.equal((await res.json()).error, 'InvalidJWT')
+  res = await fetch(signedUrl.replace('/render/image/sign/', '/object/sign/'))
+  assert.equal(res.status, 400)
+  await res.body?.cancel()
 })
 
 test('empty and delete buckets', async () => {
