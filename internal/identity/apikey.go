@@ -23,12 +23,16 @@ const (
 	ScopeExecuteFunctions = "execute:functions"
 	ScopeReadAuth         = "read:auth"
 	ScopeWriteAuth        = "write:auth"
+	// ScopeWriteRealtime lets a key broadcast from the server
+	// (POST /api/v1/realtime/broadcast).
+	ScopeWriteRealtime = "write:realtime"
 )
 
 // Scopes lists every API key scope.
 var Scopes = []string{
 	ScopeReadTables, ScopeWriteTables, ScopeReadStorage, ScopeWriteStorage,
 	ScopeReadFunctions, ScopeExecuteFunctions, ScopeReadAuth, ScopeWriteAuth,
+	ScopeWriteRealtime,
 }
 
 // CodeInsufficientScope is the error code of a request whose API key lacks

@@ -1,9 +1,10 @@
 package identity
 
 import (
-	"encoding/json"
 	"net/http"
+	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/fluxbase/fluxbase/internal/pg"
 )
@@ -24,24 +25,97 @@ func PGRequest(r *http.Request, id Identity, readOnly bool) pg.Request {
 	}
 }
 
+// headersJSON encodes the headers as a JSON object with sorted keys. It
+// runs for every request, so it appends the JSON itself instead of going
+// through a map and encoding/json.
 func headersJSON(r *http.Request) []byte {
-	m := make(map[string]string, len(r.Header)+1)
+	type header struct{ name, value string }
+	hs := make([]header, 0, len(r.Header)+1)
+	size := 2
 	for name, values := range r.Header {
 		key := strings.ToLower(name)
+		if key == "host" && r.Host != "" {
+			continue
+		}
 		sep := ", "
 		if key == "cookie" {
 			sep = "; "
 		}
-		m[key] = strings.Join(values, sep)
+		v := strings.Join(values, sep)
+		hs = append(hs, header{key, v})
+		size += len(key) + len(v) + 6
 	}
 	// net/http moves Host out of the header map; PostgREST exposes it.
 	if r.Host != "" {
-		m["host"] = r.Host
+		hs = append(hs, header{"host", r.Host})
+		size += len(r.Host) + 10
 	}
-	b, err := json.Marshal(m)
-	if err != nil {
-		// A map of strings always encodes; keep the contract of valid JSON.
-		return []byte("{}")
+	slices.SortFunc(hs, func(a, b header) int { return strings.Compare(a.name, b.name) })
+	// Names that only differ in case (set in the map directly, bypassing
+	// canonicalization) become one member, as HTTP folds repeated headers.
+	out := hs[:0]
+	for _, h := range hs {
+		if n := len(out); n > 0 && out[n-1].name == h.name {
+			out[n-1].value += ", " + h.value
+			continue
+		}
+		out = append(out, h)
 	}
-	return b
+	b := make([]byte, 0, size)
+	b = append(b, '{')
+	for i, h := range out {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, h.name)
+		b = append(b, ':')
+		b = appendJSONString(b, h.value)
+	}
+	return append(b, '}')
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendJSONString appends s as a JSON string: quotes, backslashes and
+// control characters escaped, invalid UTF-8 replaced by U+FFFD (as
+// encoding/json does), so the result is always valid JSON and jsonb.
+func appendJSONString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
 }

@@ -1,6 +1,7 @@
 package pg
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"net/http"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -32,28 +34,105 @@ type Request struct {
 	Headers []byte
 	// ReadOnly makes the transaction READ ONLY (GET and HEAD).
 	ReadOnly bool
+	// StatementTimeout, when positive, is this transaction's
+	// statement_timeout (a per-role limit, say), replacing the pool's
+	// database.statement_timeout; when negative, the transaction has no
+	// statement timeout at all; zero keeps the pool's. It is set by the
+	// same statement that sets the role, so it costs no round trip.
+	StatementTimeout time.Duration
 }
 
-// The settings a request transaction starts with, in one round trip. The
-// legacy request.jwt.claim.* settings keep policies written for older
-// PostgREST and Supabase versions working. Everything is local to the
-// transaction (is_local = true), so nothing leaks into the next request on
-// the same connection.
-const (
-	requestSetupColumns = `set_config('role', $1::text, true),
-	set_config('request.jwt.claims', $2::text, true),
+// setupSQL is the statement that sets what a request transaction runs
+// with, in one round trip: role, claims, method, path and headers, and
+// optionally the statement timeout and (for a read in an implicit
+// transaction) transaction_read_only. The legacy request.jwt.claim.*
+// settings keep policies written for older PostgREST and Supabase versions
+// working; they are extracted in Go when the claims are plain strings
+// (claimArgs), else by PostgreSQL from the claims as jsonb. Everything is
+// local to the transaction (is_local = true), so nothing leaks into the
+// next request on the same connection.
+func setupSQL(claimArgs, timeout, readOnly bool) string {
+	var b strings.Builder
+	b.WriteString(`select set_config('role', $1::text, true),
+	set_config('request.jwt.claims', $2::text, true),`)
+	next := 6
+	if claimArgs {
+		b.WriteString(`
+	set_config('request.jwt.claim.sub', $6::text, true),
+	set_config('request.jwt.claim.role', $7::text, true),
+	set_config('request.jwt.claim.email', $8::text, true),`)
+		next = 9
+	} else {
+		b.WriteString(`
 	set_config('request.jwt.claim.sub', coalesce(c.claims->>'sub', ''), true),
 	set_config('request.jwt.claim.role', coalesce(c.claims->>'role', ''), true),
-	set_config('request.jwt.claim.email', coalesce(c.claims->>'email', ''), true),
+	set_config('request.jwt.claim.email', coalesce(c.claims->>'email', ''), true),`)
+	}
+	b.WriteString(`
 	set_config('request.method', $3::text, true),
 	set_config('request.path', $4::text, true),
-	set_config('request.headers', $5::text, true)`
-	requestSetupFrom = ` from (select $2::text::jsonb as claims) c`
+	set_config('request.headers', $5::text, true)`)
+	if timeout {
+		fmt.Fprintf(&b, `,
+	set_config('statement_timeout', $%d::text, true)`, next)
+	}
+	if readOnly {
+		// A read pipelined without BEGIN runs in the implicit transaction
+		// that the extended protocol keeps open until Sync.
+		b.WriteString(`,
+	set_config('transaction_read_only', 'on', true)`)
+	}
+	if !claimArgs {
+		b.WriteString(` from (select $2::text::jsonb as claims) c`)
+	}
+	return b.String()
+}
 
-	requestSetupSQL        = `select ` + requestSetupColumns + requestSetupFrom
-	requestSetupTimeoutSQL = `select ` + requestSetupColumns + `,
-	set_config('statement_timeout', $6::text, true)` + requestSetupFrom
-)
+// setupSQLs holds setupSQL for every combination of its flags, indexed by
+// setupIndex, so that each request picks one instead of building it.
+var setupSQLs = func() (all [8]string) {
+	for i := range all {
+		all[i] = setupSQL(i&1 != 0, i&2 != 0, i&4 != 0)
+	}
+	return all
+}()
+
+func setupIndex(claimArgs, timeout, readOnly bool) int {
+	i := 0
+	if claimArgs {
+		i |= 1
+	}
+	if timeout {
+		i |= 2
+	}
+	if readOnly {
+		i |= 4
+	}
+	return i
+}
+
+// legacyClaims returns the sub, role and email claims as the legacy
+// settings hold them (the claim's text, or empty when it is null or
+// absent), when claims is a JSON object in which each of them is a string,
+// null or absent; ok is false otherwise, and PostgreSQL then extracts them
+// itself.
+func legacyClaims(claims []byte) (sub, role, email string, ok bool) {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(claims, &m); err != nil || m == nil {
+		return "", "", "", false
+	}
+	out := [3]string{}
+	for i, k := range [3]string{"sub", "role", "email"} {
+		raw, found := m[k]
+		if !found || string(raw) == "null" {
+			continue
+		}
+		if len(raw) == 0 || raw[0] != '"' || json.Unmarshal(raw, &out[i]) != nil {
+			return "", "", "", false
+		}
+	}
+	return out[0], out[1], out[2], true
+}
 
 // beginRetryBudget bounds how long InRequestTx keeps retrying to start a
 // transaction on a lost connection, e.g. right after PostgreSQL restarted.
@@ -97,38 +176,23 @@ type Tx interface {
 // cannot be switched to is reported as an *httpx.Error (401 or 403). Other
 // errors are returned for ErrorFrom to map.
 func (db *DB) InRequestTx(ctx context.Context, req Request, fn func(ctx context.Context, tx Tx) error) error {
-	if db.API == nil {
-		return errors.New("pg: InRequestTx called before ConnectAPI")
+	setup, err := db.requestSetup(req)
+	if err != nil {
+		return err
 	}
-	if !validRoleName(req.Role) {
-		return &httpx.Error{Status: http.StatusUnauthorized, Code: "invalid_role",
-			Message: fmt.Sprintf("%q is not a valid role name", req.Role)}
-	}
-	claims, headers := orEmptyObject(req.Claims), orEmptyObject(req.Headers)
-	if !json.Valid(claims) {
-		return errors.New("pg: request claims are not valid JSON")
-	}
-	if !json.Valid(headers) {
-		return errors.New("pg: request headers are not valid JSON")
-	}
-	args := []any{req.Role, string(claims), req.Method, req.Path, string(headers)}
-	query := requestSetupSQL
-	if t := db.cfg.StatementTimeout; t > 0 {
-		query = requestSetupTimeoutSQL
-		args = append(args, strconv.FormatInt(max(t.Milliseconds(), 1), 10))
-	}
-	begin := "begin isolation level read committed read write"
-	if req.ReadOnly {
-		begin = "begin isolation level read committed read only"
-	}
-
-	conn, err := db.beginRequest(ctx, begin, query, args, req.Role)
+	conn, _, err := db.beginRequest(ctx, setup, nil)
 	if err != nil {
 		return err
 	}
 	// Release destroys the connection instead of pooling it if it is
 	// still inside a transaction, whatever happened below.
 	defer conn.Release()
+	return finishRequest(ctx, conn, fn)
+}
+
+// finishRequest runs fn in the transaction open on conn and ends it:
+// COMMIT when fn returns nil, ROLLBACK otherwise (also when fn panics).
+func finishRequest(ctx context.Context, conn *pgxpool.Conn, fn func(ctx context.Context, tx Tx) error) error {
 	ended := false
 	defer func() {
 		// Also runs while fn panics; the panic then continues unchanged.
@@ -140,6 +204,10 @@ func (db *DB) InRequestTx(ctx context.Context, req Request, fn func(ctx context.
 		return err
 	}
 	ended = true
+	return commit(ctx, conn)
+}
+
+func commit(ctx context.Context, conn *pgxpool.Conn) error {
 	tag, err := conn.Exec(ctx, "commit")
 	if err != nil {
 		return err
@@ -150,31 +218,202 @@ func (db *DB) InRequestTx(ctx context.Context, req Request, fn func(ctx context.
 	return nil
 }
 
+// QueryInRequestTx runs one statement in a request transaction (see
+// InRequestTx for the role, the settings, the retries and the errors) with
+// as few round trips as the protocol allows. fn reads the statement's rows;
+// its error, or else the rows' error, is returned.
+//
+// A ReadOnly request is one round trip: the settings (with
+// transaction_read_only) and the statement are pipelined without BEGIN, so
+// they share the implicit transaction the extended protocol keeps open
+// until Sync, which ends it: committed if the statement succeeded, rolled
+// back if it failed. fn runs after that end, so its error cannot undo
+// anything; none is needed, because a READ ONLY transaction cannot change
+// data (only side effects that escape read-only mode, such as pg_notify
+// called by a function, are delivered even when fn then fails). The
+// isolation level is the server's default_transaction_isolation (READ
+// COMMITTED unless changed), the same for a single statement.
+//
+// A write is two round trips: BEGIN, the settings and the statement are
+// pipelined, and then COMMIT when fn returns nil, or ROLLBACK.
+//
+// A statement that this connection has not prepared yet must be parsed
+// under the request's role (parsing checks, for one, USAGE on schemas), so
+// when it cannot be prepared ahead of the pipeline it runs in a second step
+// of an explicit transaction instead, costing a round trip or two once per
+// connection and statement.
+func (db *DB) QueryInRequestTx(ctx context.Context, req Request, sql string, args []any, fn func(rows pgx.Rows) error) error {
+	setup, err := db.requestSetup(req)
+	if err != nil {
+		return err
+	}
+	pipelined := setup
+	if req.ReadOnly {
+		pipelined.begin = ""
+		pipelined.query = setupSQLs[setupIndex(setup.claimArgs, setup.timeout, true)]
+	}
+	conn, br, err := db.beginRequest(ctx, pipelined, func(b *pgx.Batch) { b.Queue(sql, args...) })
+	if err != nil {
+		var pb pgx.ErrPreprocessingBatch
+		if !errors.As(err, &pb) || pb.SQL() != sql {
+			return err
+		}
+		// Preparing the statement as the authenticator failed; nothing
+		// ran. Prepare and run it inside the transaction instead.
+		if conn, _, err = db.beginRequest(ctx, setup, nil); err != nil {
+			return err
+		}
+		defer conn.Release()
+		return finishRequest(ctx, conn, func(ctx context.Context, tx Tx) error {
+			rows, err := tx.Query(ctx, sql, args...)
+			if err != nil {
+				return err
+			}
+			return readRows(rows, fn)
+		})
+	}
+	defer conn.Release()
+	ended := false
+	defer func() {
+		if !ended {
+			_ = br.Close()
+			rollback(ctx, conn)
+		}
+	}()
+	rows, err := br.Query()
+	if err != nil {
+		return err
+	}
+	if err := readRows(rows, fn); err != nil {
+		return err
+	}
+	if err := br.Close(); err != nil {
+		return err
+	}
+	ended = true
+	if req.ReadOnly {
+		// Sync ended the implicit transaction.
+		return nil
+	}
+	return commit(ctx, conn)
+}
+
+// readRows hands rows to fn and reports fn's error or else the rows'.
+func readRows(rows pgx.Rows, fn func(pgx.Rows) error) error {
+	defer rows.Close()
+	if err := fn(rows); err != nil {
+		return err
+	}
+	rows.Close()
+	return rows.Err()
+}
+
+// requestSetupStmt is how a request transaction starts: BEGIN and the
+// statement setting role, claims and the rest.
+type requestSetupStmt struct {
+	begin, query string
+	args         []any
+	role         string
+	// What query sets besides the basics (see setupSQL).
+	claimArgs, timeout bool
+}
+
+func (db *DB) requestSetup(req Request) (requestSetupStmt, error) {
+	if db.API == nil {
+		return requestSetupStmt{}, errors.New("pg: InRequestTx called before ConnectAPI")
+	}
+	if !validRoleName(req.Role) {
+		return requestSetupStmt{}, &httpx.Error{Status: http.StatusUnauthorized, Code: "invalid_role",
+			Message: fmt.Sprintf("%q is not a valid role name", req.Role)}
+	}
+	claims, headers := orEmptyObject(req.Claims), orEmptyObject(req.Headers)
+	sub, claimRole, email, claimArgs := legacyClaims(claims)
+	if !claimArgs && !json.Valid(claims) {
+		return requestSetupStmt{}, errors.New("pg: request claims are not valid JSON")
+	}
+	if !json.Valid(headers) {
+		return requestSetupStmt{}, errors.New("pg: request headers are not valid JSON")
+	}
+	st := requestSetupStmt{
+		begin:     "begin isolation level read committed read write",
+		args:      make([]any, 5, 9),
+		role:      req.Role,
+		claimArgs: claimArgs,
+	}
+	st.args[0], st.args[1], st.args[2], st.args[3], st.args[4] = req.Role, string(claims), req.Method, req.Path, string(headers)
+	if claimArgs {
+		st.args = append(st.args, sub, claimRole, email)
+	}
+	timeout := ""
+	switch t := cmp.Or(req.StatementTimeout, db.cfg.StatementTimeout); {
+	case t > 0:
+		timeout = strconv.FormatInt(max(t.Milliseconds(), 1), 10)
+	case t < 0:
+		timeout = "0" // PostgreSQL's "no limit"
+	}
+	if timeout != "" {
+		st.timeout = true
+		st.args = append(st.args, timeout)
+	}
+	st.query = setupSQLs[setupIndex(claimArgs, st.timeout, false)]
+	if req.ReadOnly {
+		st.begin = "begin isolation level read committed read only"
+	}
+	return st, nil
+}
+
 // beginRequest acquires a connection and starts the request transaction on
-// it: BEGIN and the settings are queued in one batch, which pgx pipelines
+// it: BEGIN (unless st.begin is empty: an implicit transaction) and the
+// settings are queued in one batch, which pgx pipelines
 // into one round trip (a BEGIN inside a pipeline turns its implicit
-// transaction into an explicit one that outlives the batch).
-func (db *DB) beginRequest(ctx context.Context, begin, query string, args []any, role string) (*pgxpool.Conn, error) {
+// transaction into an explicit one that outlives the batch). more, when
+// given, queues further statements into the same batch; their results are
+// then left to read from the returned BatchResults, which the caller must
+// close. Without more, the BatchResults is nil.
+func (db *DB) beginRequest(ctx context.Context, st requestSetupStmt, more func(*pgx.Batch)) (*pgxpool.Conn, pgx.BatchResults, error) {
 	start := time.Now()
 	backoff := 25 * time.Millisecond
 	for {
 		conn, err := db.API.Acquire(ctx)
 		if err == nil {
 			b := &pgx.Batch{}
-			b.Queue(begin)
-			b.Queue(query, args...)
-			if err = conn.SendBatch(ctx, b).Close(); err == nil {
-				return conn, nil
+			if st.begin != "" {
+				b.Queue(st.begin)
+			}
+			b.Queue(st.query, st.args...)
+			if more != nil {
+				more(b)
+			}
+			br := conn.SendBatch(ctx, b)
+			if st.begin != "" {
+				_, err = br.Exec()
+			}
+			if err == nil {
+				_, err = br.Exec()
+			}
+			if err == nil && more != nil {
+				return conn, br, nil
+			}
+			if cerr := br.Close(); err == nil {
+				err = cerr
+			}
+			if err == nil {
+				return conn, nil, nil
 			}
 			rollback(ctx, conn)
 			conn.Release()
 		}
-		if re := roleError(err, role); re != nil {
-			return nil, re
+		var pb pgx.ErrPreprocessingBatch
+		if errors.As(err, &pb) && pb.SQL() != st.query && (st.begin == "" || pb.SQL() != st.begin) && !IsConnectionError(err) {
+			// A statement queued by more failed to prepare: the caller's.
+			return nil, nil, err
+		}
+		if re := roleError(err, st.role); re != nil {
+			return nil, nil, re
 		}
 		wait := jitter(backoff)
 		if !IsConnectionError(err) || isClosedPool(err) || ctx.Err() != nil || time.Since(start)+wait > beginRetryBudget {
-			return nil, err
+			return nil, nil, err
 		}
 		db.log.Debug("retrying the start of a request transaction", "error", err, "retry_in", wait)
 		t := time.NewTimer(wait)
@@ -182,7 +421,7 @@ func (db *DB) beginRequest(ctx context.Context, begin, query string, args []any,
 		case <-t.C:
 		case <-ctx.Done():
 			t.Stop()
-			return nil, err
+			return nil, nil, err
 		}
 		backoff = min(backoff*2, 400*time.Millisecond)
 	}

@@ -125,11 +125,19 @@ func (s *Service) StatsHandler(w http.ResponseWriter, r *http.Request) {
 	httpx.WriteJSON(w, http.StatusOK, s.hub.Stats())
 }
 
-// BroadcastHandler serves POST /api/v1/realtime/broadcast (service_role):
+// BroadcastHandler serves POST /api/v1/realtime/broadcast (service_role or
+// an API key with write:realtime):
 // {"messages": [{"topic", "event", "payload"}]}, as Supabase's REST
 // broadcast.
 func (s *Service) BroadcastHandler(w http.ResponseWriter, r *http.Request) {
-	if id, _ := identity.FromContext(r.Context()); id.Role != identity.RoleServiceRole {
+	// The service role, or an API key with the write:realtime scope.
+	switch id, _ := identity.FromContext(r.Context()); {
+	case id.APIKeyID != "":
+		if err := id.RequireScope(identity.ScopeWriteRealtime); err != nil {
+			httpx.WriteError(w, r, err)
+			return
+		}
+	case id.Role != identity.RoleServiceRole:
 		httpx.WriteError(w, r, errServiceRoleOnly)
 		return
 	}

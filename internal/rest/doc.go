@@ -8,11 +8,12 @@
 // snapshot, with PostgREST's errors for unknown relationships, functions
 // and columns), sql (one statement built by a pure builder: identifiers
 // from the cache, quoted; every value a bind parameter; the JSON body
-// produced by PostgreSQL), and the transaction (pg.DB.InRequestTx under the
-// caller's role and claims, READ ONLY for reads) followed by the response.
+// produced by PostgreSQL), and the transaction (pg.DB.QueryInRequestTx under
+// the caller's role and claims, READ ONLY for reads: one pipelined round
+// trip for a read, two for a write) followed by the response.
 //
 // It must not: interpolate request values into SQL text, run more than one
-// statement per request (the per-role statement timeout travels in the
-// same round trip), check permissions in Go (RLS and grants decide), or
-// render SQL it generated in an error.
+// statement per request (the per-role statement timeout is part of the
+// transaction's setup statement), check permissions in Go (RLS and grants
+// decide), or render SQL it generated in an error.
 package rest

@@ -1,7 +1,7 @@
 package rest
 
 import (
-	"context"
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -80,34 +80,50 @@ type request struct {
 // timing records the phases PostgREST reports in Server-Timing.
 type timing struct {
 	start, mark time.Time
-	phases      []string
+	buf         []byte // the Server-Timing header so far
 }
 
 func newTiming() *timing {
 	now := time.Now()
-	return &timing{start: now, mark: now}
+	return &timing{start: now, mark: now, buf: make([]byte, 0, 96)}
 }
 
+// phase ends the current phase. It runs several times per request, so it
+// appends to one buffer instead of formatting strings.
 func (t *timing) phase(name string) {
 	now := time.Now()
-	t.phases = append(t.phases, fmt.Sprintf("%s;dur=%.1f", name, float64(now.Sub(t.mark).Microseconds())/1000))
+	if len(t.buf) > 0 {
+		t.buf = append(t.buf, ", "...)
+	}
+	t.buf = append(t.buf, name...)
+	t.buf = append(t.buf, ";dur="...)
+	t.buf = strconv.AppendFloat(t.buf, float64(now.Sub(t.mark).Microseconds())/1000, 'f', 1, 64)
 	t.mark = now
 }
 
-func (t *timing) header() string { return strings.Join(t.phases, ", ") }
+func (t *timing) header() string { return string(t.buf) }
 
 // ServeTable serves /rest/v1/{table}.
 func (h *Handler) ServeTable(w http.ResponseWriter, r *http.Request) {
+	if !allowed(w, r, tableScope(r)) {
+		return
+	}
 	h.serveTable(w, r, familyREST, lastSegment(r, 0), nil)
 }
 
 // ServeRPC serves /rest/v1/rpc/{function}.
 func (h *Handler) ServeRPC(w http.ResponseWriter, r *http.Request) {
+	if !allowed(w, r, identity.ScopeExecuteFunctions) {
+		return
+	}
 	h.serveRPC(w, r, familyREST, lastSegment(r, 0))
 }
 
 // ServeNativeTable serves /api/v1/tables/{table}.
 func (h *Handler) ServeNativeTable(w http.ResponseWriter, r *http.Request) {
+	if !allowed(w, r, tableScope(r)) {
+		return
+	}
 	h.serveTable(w, r, familyNative, lastSegment(r, 0), nil)
 }
 
@@ -115,6 +131,9 @@ func (h *Handler) ServeNativeTable(w http.ResponseWriter, r *http.Request) {
 // key. The id is the key's values in key order, comma-separated, each
 // percent-encoded (so a comma inside a value is %2C).
 func (h *Handler) ServeNativeRow(w http.ResponseWriter, r *http.Request) {
+	if !allowed(w, r, tableScope(r)) {
+		return
+	}
 	rawID := lastSegment(r, 0)
 	parts := strings.Split(rawIDSegment(r), ",")
 	vals := make([]string, len(parts))
@@ -131,7 +150,28 @@ func (h *Handler) ServeNativeRow(w http.ResponseWriter, r *http.Request) {
 
 // ServeNativeRPC serves /api/v1/rpc/{function}.
 func (h *Handler) ServeNativeRPC(w http.ResponseWriter, r *http.Request) {
+	if !allowed(w, r, identity.ScopeExecuteFunctions) {
+		return
+	}
 	h.serveRPC(w, r, familyNative, lastSegment(r, 0))
+}
+
+// tableScope is the API key scope a table request needs.
+func tableScope(r *http.Request) string {
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		return identity.ScopeReadTables
+	}
+	return identity.ScopeWriteTables
+}
+
+// allowed answers 403 insufficient_scope, and false, when the caller is an
+// API key without scope; row level security still decides everything else.
+func allowed(w http.ResponseWriter, r *http.Request, scope string) bool {
+	if err := identity.RequireScope(r.Context(), scope); err != nil {
+		httpx.WriteError(w, r, err)
+		return false
+	}
+	return true
 }
 
 // lastSegment returns the n-th path segment from the end, unescaped.
@@ -369,8 +409,12 @@ func (h *Handler) run(w http.ResponseWriter, req *request, st readStatement, rea
 		rollback = true
 	}
 	pgReq := identity.PGRequest(r, req.id, readOnly)
-	err := h.db.InRequestTx(r.Context(), pgReq, func(ctx context.Context, tx pg.Tx) error {
-		if err := h.query(ctx, tx, req.id.Role, st, &res); err != nil {
+	if d, ok := h.cfg.StatementTimeout(req.id.Role); ok {
+		// Zero means no limit for this role, which pg spells negative.
+		pgReq.StatementTimeout = cmp.Or(d, -1)
+	}
+	err := h.db.QueryInRequestTx(r.Context(), pgReq, st.SQL, st.Args, func(rows pgx.Rows) error {
+		if err := scanResult(rows, &res); err != nil {
 			return err
 		}
 		if res.plan {
@@ -405,28 +449,9 @@ func (h *Handler) run(w http.ResponseWriter, req *request, st readStatement, rea
 	h.respond(w, req, st, page, &res, status)
 }
 
-// query runs the statement, with the role's statement timeout set first in
-// the same round trip.
-func (h *Handler) query(ctx context.Context, tx pg.Tx, role string, st readStatement, res *result) error {
-	var rows pgx.Rows
-	var err error
-	if d, ok := h.cfg.StatementTimeout(role); ok {
-		b := &pgx.Batch{}
-		b.Queue("select set_config('statement_timeout', $1, true)", strconv.FormatInt(d.Milliseconds(), 10))
-		b.Queue(st.SQL, st.Args...)
-		br := tx.SendBatch(ctx, b)
-		defer br.Close()
-		if _, err := br.Exec(); err != nil {
-			return err
-		}
-		rows, err = br.Query()
-	} else {
-		rows, err = tx.Query(ctx, st.SQL, st.Args...)
-	}
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
+// scanResult reads the statement's result into res: the plan's lines, or
+// the one row every statement returns.
+func scanResult(rows pgx.Rows, res *result) error {
 	if res.plan {
 		var lines []string
 		for rows.Next() {

@@ -21,10 +21,13 @@ import (
 	"github.com/fluxbase/fluxbase/internal/testutil/fixtures"
 )
 
-// statementLog records every statement sent on the API pool.
+// statementLog records every statement sent on the API pool, and how:
+// alone (a round trip each) or in a pipelined batch.
 type statementLog struct {
-	mu  sync.Mutex
-	sql []string
+	mu      sync.Mutex
+	sql     []string
+	batches int
+	alone   int
 }
 
 func (l *statementLog) add(sql string) {
@@ -34,11 +37,17 @@ func (l *statementLog) add(sql string) {
 }
 
 func (l *statementLog) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
+	l.mu.Lock()
+	l.alone++
+	l.mu.Unlock()
 	l.add(d.SQL)
 	return ctx
 }
 func (l *statementLog) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
 func (l *statementLog) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	l.mu.Lock()
+	l.batches++
+	l.mu.Unlock()
 	return ctx
 }
 func (l *statementLog) TraceBatchQuery(_ context.Context, _ *pgx.Conn, d pgx.TraceBatchQueryData) {
@@ -47,24 +56,28 @@ func (l *statementLog) TraceBatchQuery(_ context.Context, _ *pgx.Conn, d pgx.Tra
 func (l *statementLog) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData) {}
 
 func (l *statementLog) reset() []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	out := l.sql
-	l.sql = nil
+	out, _, _ := l.take()
 	return out
 }
 
+func (l *statementLog) take() (sql []string, batches, alone int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	sql, batches, alone = l.sql, l.batches, l.alone
+	l.sql, l.batches, l.alone = nil, 0, 0
+	return sql, batches, alone
+}
+
 // requestStatements drops the statements of the request transaction's
-// frame (BEGIN, the role and claims settings, the role's statement timeout,
-// COMMIT/ROLLBACK), leaving what the engine ran.
+// frame (BEGIN, the one statement setting role, claims and the role's
+// statement timeout, COMMIT/ROLLBACK), leaving what the engine ran.
 func requestStatements(all []string) []string {
 	var out []string
 	for _, s := range all {
 		l := strings.ToLower(strings.TrimSpace(s))
 		switch {
 		case strings.HasPrefix(l, "begin"), l == "commit", l == "rollback",
-			strings.HasPrefix(l, "select set_config('role'"),
-			strings.HasPrefix(l, "select set_config('statement_timeout'"):
+			strings.HasPrefix(l, "select set_config('role'"):
 			continue
 		}
 		out = append(out, s)
@@ -73,7 +86,12 @@ func requestStatements(all []string) []string {
 }
 
 // TestOneStatementPerRequest counts, with a tracer on the API pool, the
-// statements each kind of request runs: exactly one.
+// statements each kind of request runs: exactly one. It also counts round
+// trips: once the connection has prepared the statement, a read is one
+// pipelined batch of two statements (the settings, making the implicit
+// transaction read-only, and the statement), and a write is a batch of
+// BEGIN, settings and statement plus the COMMIT or ROLLBACK decided from its
+// result.
 func TestOneStatementPerRequest(t *testing.T) {
 	ctx := context.Background()
 	tdb := testutil.NewDB(t)
@@ -84,6 +102,9 @@ func TestOneStatementPerRequest(t *testing.T) {
 	log := &statementLog{}
 	pcfg := tdb.DB.API.Config().Copy()
 	pcfg.ConnConfig.Tracer = log
+	// One connection, so that repeating a request finds its statement
+	// prepared.
+	pcfg.MaxConns, pcfg.MinConns = 1, 0
 	traced, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {
 		t.Fatal(err)
@@ -102,6 +123,8 @@ func TestOneStatementPerRequest(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := config.Default().REST
+	// A per-role statement timeout travels in the setup statement.
+	cfg.StatementTimeouts = []string{"service_role=7s"}
 	h := rest.New(rest.Options{DB: &db, Schema: sc, Config: cfg, Logger: logger})
 	mux := http.NewServeMux()
 	mux.HandleFunc("/rest/v1/rpc/{function}", h.ServeRPC)
@@ -134,37 +157,56 @@ func TestOneStatementPerRequest(t *testing.T) {
 		{"POST", "/rest/v1/rpc/fib", `{"n":5}`, nil, 200},
 	}
 	for _, c := range cases {
-		req, err := http.NewRequest(c.method, srv.URL+c.path, strings.NewReader(c.body))
-		if err != nil {
-			t.Fatal(err)
+		// Reads run twice: the second time shows the round trips once
+		// the statement is prepared on the connection.
+		runs := 1
+		if c.method == "GET" || c.method == "HEAD" {
+			runs = 2
 		}
-		req.Header.Set("Authorization", svc)
-		if c.body != "" {
-			req.Header.Set("Content-Type", "application/json")
-		}
-		for k, v := range c.headers {
-			req.Header.Set(k, v)
-		}
-		log.reset()
-		res, err := srv.Client().Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_ = res.Body.Close()
-		if c.status != 0 && res.StatusCode != c.status {
-			t.Errorf("%s %s: status %d, want %d", c.method, c.path, res.StatusCode, c.status)
-		}
-		// The request is complete once the response is read.
-		deadline := time.Now().Add(time.Second)
-		var stmts []string
-		for {
-			stmts = requestStatements(log.reset())
-			if len(stmts) > 0 || time.Now().After(deadline) {
-				break
+		for run := range runs {
+			req, err := http.NewRequest(c.method, srv.URL+c.path, strings.NewReader(c.body))
+			if err != nil {
+				t.Fatal(err)
 			}
-		}
-		if len(stmts) != 1 {
-			t.Errorf("%s %s ran %d statements, want 1: %q", c.method, c.path, len(stmts), stmts)
+			req.Header.Set("Authorization", svc)
+			if c.body != "" {
+				req.Header.Set("Content-Type", "application/json")
+			}
+			for k, v := range c.headers {
+				req.Header.Set(k, v)
+			}
+			log.reset()
+			res, err := srv.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_ = res.Body.Close()
+			if c.status != 0 && res.StatusCode != c.status {
+				t.Errorf("%s %s: status %d, want %d", c.method, c.path, res.StatusCode, c.status)
+			}
+			// The request is complete once the response is read.
+			deadline := time.Now().Add(time.Second)
+			var all []string
+			var batches, alone int
+			for {
+				sql, b, a := log.take()
+				all, batches, alone = append(all, sql...), batches+b, alone+a
+				if len(requestStatements(all)) > 0 || time.Now().After(deadline) {
+					break
+				}
+			}
+			stmts := requestStatements(all)
+			if len(stmts) != 1 {
+				t.Errorf("%s %s ran %d statements, want 1: %q", c.method, c.path, len(stmts), stmts)
+			}
+			for _, s := range all {
+				if strings.HasPrefix(strings.ToLower(s), "select set_config('role'") && !strings.Contains(s, "'statement_timeout'") {
+					t.Errorf("%s %s: the setup statement does not set the role's statement timeout: %q", c.method, c.path, s)
+				}
+			}
+			if run == 1 && (batches != 1 || alone != 0 || len(all) != 2) {
+				t.Errorf("%s %s (prepared): %d batches and %d lone statements (%q), want one batch of two", c.method, c.path, batches, alone, all)
+			}
 		}
 	}
 }

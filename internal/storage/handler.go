@@ -84,6 +84,25 @@ type styleKey struct{}
 // family marks the request with its API family (for the shape of errors)
 // and authenticates the caller: a bad token ends the request with 401 in
 // that shape; no token means anon.
+// storageScope is the API key scope a request needs: reading (downloads,
+// listings, object info and signing download URLs, some of them POSTs) or
+// writing (everything else).
+func storageScope(r *http.Request) string {
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		return identity.ScopeReadStorage
+	}
+	p := r.URL.Path
+	for _, read := range []string{"/object/list/", "/object/info/", "/object/sign/"} {
+		if strings.Contains(p, read) {
+			return identity.ScopeReadStorage
+		}
+	}
+	if strings.HasPrefix(p, NativePrefix+"/") && strings.HasSuffix(p, "/signed-url") {
+		return identity.ScopeReadStorage
+	}
+	return identity.ScopeWriteStorage
+}
+
 func (h *Handler) family(style errorStyle) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -104,6 +123,11 @@ func (h *Handler) family(style errorStyle) func(http.Handler) http.Handler {
 					e = &c
 				}
 				h.writeError(w, r, e)
+				return
+			}
+			// An API key acts only within its scopes; RLS still decides.
+			if err := id.RequireScope(storageScope(r)); err != nil {
+				h.writeError(w, r, httpx.AsError(err))
 				return
 			}
 			httpx.SetLogAttr(r, "role", id.Role)

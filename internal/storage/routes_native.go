@@ -11,6 +11,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/fluxbase/fluxbase/internal/httpx"
+	"github.com/fluxbase/fluxbase/internal/identity"
 )
 
 // mountNative mounts Fluxbase's own storage routes under /api/v1/storage.
@@ -317,6 +318,11 @@ func (h *Handler) nativeSign(w http.ResponseWriter, r *http.Request) {
 		base = h.baseURL(r) + NativePrefix + "/render/" + url.PathEscape(b) + "/" + escapeName(n)
 	}
 	if in.Upload {
+		// Signing an upload URL hands out the right to write.
+		if err := identity.RequireScope(r.Context(), identity.ScopeWriteStorage); err != nil {
+			h.writeError(w, r, httpx.AsError(err))
+			return
+		}
 		su, err := h.svc.SignUpload(r.Context(), h.caller(r), b, n, in.Upsert)
 		if err != nil {
 			h.writeError(w, r, err)

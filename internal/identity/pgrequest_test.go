@@ -1,0 +1,60 @@
+package identity
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestHeadersJSONEncodesLikeEncodingJSON checks the hand-written encoder
+// against encoding/json on awkward header values: both must decode to the
+// same strings, and the output must be valid JSON.
+func TestHeadersJSONEncodesLikeEncodingJSON(t *testing.T) {
+	values := []string{
+		"", "plain", `quote " and backslash \`, "tab\tnewline\ncr\r", "nul\x00bell\x07esc\x1bdel\x7f",
+		"<html>&amp;", "héllo wörld ✓ 😀", "bad utf-8 \xff\xfe end", "truncated \xe2\x82", "\u2028\u2029",
+	}
+	for _, v := range values {
+		r := httptest.NewRequest(http.MethodGet, "http://h.example/x", nil)
+		r.Header["X-Value"] = []string{v}
+		got := headersJSON(r)
+		require.True(t, json.Valid(got), "invalid JSON for %q: %s", v, got)
+		var m map[string]string
+		require.NoError(t, json.Unmarshal(got, &m))
+		want, err := json.Marshal(map[string]string{"x-value": v})
+		require.NoError(t, err)
+		var wm map[string]string
+		require.NoError(t, json.Unmarshal(want, &wm))
+		assert.Equal(t, wm["x-value"], m["x-value"], "value %q", v)
+		assert.Equal(t, "h.example", m["host"])
+	}
+}
+
+func TestHeadersJSONFoldsNamesThatDifferInCase(t *testing.T) {
+	r := httptest.NewRequest(http.MethodGet, "http://h.example/x", nil)
+	r.Header["X-A"] = []string{"1"}
+	r.Header["x-a"] = []string{"2"}
+	r.Header["Host"] = []string{"ignored.example"}
+	var m map[string]string
+	require.NoError(t, json.Unmarshal(headersJSON(r), &m))
+	assert.Contains(t, []string{"1, 2", "2, 1"}, m["x-a"])
+	assert.Equal(t, "h.example", m["host"])
+	assert.Len(t, m, 2)
+}
+
+func FuzzHeadersJSON(f *testing.F) {
+	f.Add("X-Test", "value")
+	f.Add("Cookie", "a=1\x00\xff")
+	f.Fuzz(func(t *testing.T, name, value string) {
+		r := httptest.NewRequest(http.MethodGet, "http://h.example/x", nil)
+		r.Header[name] = []string{value, value}
+		got := headersJSON(r)
+		if !json.Valid(got) {
+			t.Fatalf("invalid JSON: %q", got)
+		}
+	})
+}
