@@ -72,7 +72,7 @@ func TestRequireScope(t *testing.T) {
 	assert.Equal(t, http.StatusUnauthorized, httpx.AsError(RequireScope(context.Background(), ScopeReadTables)).Status)
 	assert.True(t, IsAPIKey("fbk_x"))
 	assert.False(t, IsAPIKey("eyJ"))
-	assert.Len(t, Scopes, 8)
+	assert.Len(t, Scopes, 9)
 }
 
 // limitedKeys answers every key as over its rate limit.
