@@ -19,6 +19,20 @@ import (
 // TestStorageJS drives @supabase/storage-js against the binary, once per
 // storage backend (local disk, and S3 served by versitygw).
 func TestStorageJS(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, in *instance, secret string) {
+		runNodeTest(t, "storage.test.mjs", map[string]string{
+			"FLUXBASE_URL":              in.url,
+			"FLUXBASE_ANON_KEY":         hs256(t, secret, "anon"),
+			"FLUXBASE_SERVICE_ROLE_KEY": hs256(t, secret, "service_role"),
+			"FLUXBASE_TEST_PNG":         testPNG(t),
+		})
+	})
+}
+
+// forEachBackend runs fn, in parallel subtests, against a fluxbase
+// serving storage from the local disk and from S3 (a versitygw it starts),
+// with HS256 tokens under a secret fn receives to mint keys.
+func forEachBackend(t *testing.T, fn func(t *testing.T, in *instance, secret string)) {
 	for _, backend := range []string{"local", "s3"} {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()
@@ -34,12 +48,7 @@ func TestStorageJS(t *testing.T) {
 			}
 			in := start(t, dataDir(t), env)
 			in.waitReady(60 * time.Second)
-			runNodeTest(t, "storage.test.mjs", map[string]string{
-				"FLUXBASE_URL":              in.url,
-				"FLUXBASE_ANON_KEY":         hs256(t, secret, "anon"),
-				"FLUXBASE_SERVICE_ROLE_KEY": hs256(t, secret, "service_role"),
-				"FLUXBASE_TEST_PNG":         testPNG(t),
-			})
+			fn(t, in, secret)
 			in.stop()
 		})
 	}
