@@ -38,20 +38,8 @@ func (s *Service) handleOTP(kind templateKind, tokenType string) handler {
 		if req.Phone != "" && req.Email == "" {
 			return errPhoneOTPDisabled
 		}
-		email, err := normalizeEmail(req.Email)
+		email, err := s.codeMailRequest(r, req.Email, "An email address is required", req.CodeChallenge, req.CodeChallengeMethod, kind)
 		if err != nil {
-			return err
-		}
-		if email == "" {
-			return validationFailed("An email address is required")
-		}
-		if _, _, err := parsePKCE(req.CodeChallenge, req.CodeChallengeMethod); err != nil {
-			return validationFailed(err.Error())
-		}
-		if err := s.checkMailer(kind); err != nil {
-			return err
-		}
-		if err := s.mailGate(r, "otp", email); err != nil {
 			return err
 		}
 		create := req.CreateUser == nil || *req.CreateUser
@@ -61,6 +49,27 @@ func (s *Service) handleOTP(kind templateKind, tokenType string) handler {
 		writeJSON(w, http.StatusOK, map[string]any{})
 		return nil
 	}
+}
+
+// codeMailRequest checks what /otp, /recover and /resend check before
+// mailing a code, in the order their errors are answered: the address,
+// the PKCE challenge, that mail of this kind can be sent, and the rate
+// limit on the address. missing is the answer to a body without one.
+func (s *Service) codeMailRequest(r *http.Request, rawEmail, missing, challenge, method string, kind templateKind) (string, error) {
+	email, err := requiredEmail(rawEmail, missing)
+	if err != nil {
+		return "", err
+	}
+	if _, _, err := parsePKCE(challenge, method); err != nil {
+		return "", validationFailed(err.Error())
+	}
+	if err := s.checkMailer(kind); err != nil {
+		return "", err
+	}
+	if err := s.mailGate(r, "otp", email); err != nil {
+		return "", err
+	}
+	return email, nil
 }
 
 // errPhoneOTPDisabled: phone OTP needs an SMS provider, and none is

@@ -29,12 +29,9 @@ func (s *Service) handleInvite(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(r, &req); err != nil {
 		return err
 	}
-	email, err := normalizeEmail(req.Email)
+	email, err := requiredEmail(req.Email, "An email address is required")
 	if err != nil {
 		return err
-	}
-	if email == "" {
-		return validationFailed("An email address is required")
 	}
 	if err := s.checkMailer(tmplInvite); err != nil {
 		return err
@@ -107,12 +104,9 @@ func (s *Service) handleGenerateLink(w http.ResponseWriter, r *http.Request) err
 	if err := decodeJSON(r, &req); err != nil {
 		return err
 	}
-	email, err := normalizeEmail(req.Email)
+	email, err := requiredEmail(req.Email, "An email address is required")
 	if err != nil {
 		return err
-	}
-	if email == "" {
-		return validationFailed("An email address is required")
 	}
 	redirect := s.redirectOf(r, req.RedirectTo)
 	c := ctx(r)
@@ -280,16 +274,11 @@ func (s *Service) handleGetTemplate(w http.ResponseWriter, r *http.Request) erro
 	if _, err := s.requireAdmin(r); err != nil {
 		return err
 	}
-	k, ok := parseTemplateKind(urlParam(r, "name"))
-	if !ok {
-		return errTemplateNotFound
-	}
-	info, err := s.templateInfo(ctx(r), k)
+	k, err := templateParam(r)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, info)
-	return nil
+	return s.writeTemplateInfo(w, r, k)
 }
 
 // handlePutTemplate is PUT /admin/templates/{name}: replace a template.
@@ -299,9 +288,9 @@ func (s *Service) handlePutTemplate(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
-	k, ok := parseTemplateKind(urlParam(r, "name"))
-	if !ok {
-		return errTemplateNotFound
+	k, err := templateParam(r)
+	if err != nil {
+		return err
 	}
 	var t mailTemplate
 	if err := decodeJSON(r, &t); err != nil {
@@ -316,13 +305,7 @@ func (s *Service) handlePutTemplate(w http.ResponseWriter, r *http.Request) erro
 		string(k), t.Subject, t.HTML, t.Text); err != nil {
 		return err
 	}
-	s.audit(ctx(r), auditEntry{Action: "email_template_updated", ActorRole: admin.Role, IP: httpx.ClientIP(r), Payload: map[string]any{"name": string(k)}})
-	info, err := s.templateInfo(ctx(r), k)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, info)
-	return nil
+	return s.templateChanged(w, r, admin.Role, k, "email_template_updated")
 }
 
 // handleDeleteTemplate is DELETE /admin/templates/{name}: back to the
@@ -332,18 +315,39 @@ func (s *Service) handleDeleteTemplate(w http.ResponseWriter, r *http.Request) e
 	if err != nil {
 		return err
 	}
-	k, ok := parseTemplateKind(urlParam(r, "name"))
-	if !ok {
-		return errTemplateNotFound
+	k, err := templateParam(r)
+	if err != nil {
+		return err
 	}
 	if _, err := s.db.Admin.Exec(ctx(r), `delete from auth.email_templates where name = $1`, string(k)); err != nil {
 		return err
 	}
-	s.audit(ctx(r), auditEntry{Action: "email_template_reset", ActorRole: admin.Role, IP: httpx.ClientIP(r), Payload: map[string]any{"name": string(k)}})
+	return s.templateChanged(w, r, admin.Role, k, "email_template_reset")
+}
+
+// templateParam is the template a /admin/templates/{name} route names.
+func templateParam(r *http.Request) (templateKind, error) {
+	k, ok := parseTemplateKind(urlParam(r, "name"))
+	if !ok {
+		return "", errTemplateNotFound
+	}
+	return k, nil
+}
+
+// writeTemplateInfo answers a template route with the template as it now
+// stands, so that a write shows what will be sent.
+func (s *Service) writeTemplateInfo(w http.ResponseWriter, r *http.Request, k templateKind) error {
 	info, err := s.templateInfo(ctx(r), k)
 	if err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, info)
 	return nil
+}
+
+// templateChanged records a template write in the audit log and answers
+// with the template as it now stands.
+func (s *Service) templateChanged(w http.ResponseWriter, r *http.Request, actorRole string, k templateKind, action string) error {
+	s.audit(ctx(r), auditEntry{Action: action, ActorRole: actorRole, IP: httpx.ClientIP(r), Payload: map[string]any{"name": string(k)}})
+	return s.writeTemplateInfo(w, r, k)
 }

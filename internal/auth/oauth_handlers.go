@@ -2,8 +2,21 @@ package auth
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 )
+
+// oauthStartOf reads the flow a sign-in or link request asks for from its
+// query, which both take in the form auth-js sends.
+func oauthStartOf(q url.Values) oauthStart {
+	return oauthStart{
+		Provider:      q.Get("provider"),
+		RedirectTo:    q.Get("redirect_to"),
+		Scopes:        strings.Fields(q.Get("scopes")),
+		Challenge:     q.Get("code_challenge"),
+		ChallengeMeth: q.Get("code_challenge_method"),
+	}
+}
 
 // handleAuthorize is GET /authorize?provider=...: it records the flow and
 // sends the browser to the provider (or, with skip_http_redirect=true,
@@ -14,13 +27,7 @@ func (s *Service) handleAuthorize(reg *providerRegistry) handler {
 		if err := s.limitIP(r, "sign_in"); err != nil {
 			return err
 		}
-		target, err := s.startOAuth(ctx(r), reg, oauthStart{
-			Provider:      q.Get("provider"),
-			RedirectTo:    q.Get("redirect_to"),
-			Scopes:        strings.Fields(q.Get("scopes")),
-			Challenge:     q.Get("code_challenge"),
-			ChallengeMeth: q.Get("code_challenge_method"),
-		})
+		target, err := s.startOAuth(ctx(r), reg, oauthStartOf(q))
 		if err != nil {
 			return err
 		}
@@ -42,15 +49,9 @@ func (s *Service) handleLinkIdentity(reg *providerRegistry) handler {
 		if err != nil {
 			return err
 		}
-		q := r.URL.Query()
-		target, err := s.startOAuth(ctx(r), reg, oauthStart{
-			Provider:      q.Get("provider"),
-			RedirectTo:    q.Get("redirect_to"),
-			Scopes:        strings.Fields(q.Get("scopes")),
-			Challenge:     q.Get("code_challenge"),
-			ChallengeMeth: q.Get("code_challenge_method"),
-			LinkUserID:    id.Subject,
-		})
+		start := oauthStartOf(r.URL.Query())
+		start.LinkUserID = id.Subject
+		target, err := s.startOAuth(ctx(r), reg, start)
 		if err != nil {
 			return err
 		}

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/jackc/pgx/v5"
@@ -13,20 +14,8 @@ func (s *Service) handleRecover(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(r, &req); err != nil {
 		return err
 	}
-	email, err := normalizeEmail(req.Email)
+	email, err := s.codeMailRequest(r, req.Email, "Password recovery requires an email", req.CodeChallenge, req.CodeChallengeMethod, tmplRecovery)
 	if err != nil {
-		return err
-	}
-	if email == "" {
-		return validationFailed("Password recovery requires an email")
-	}
-	if _, _, err := parsePKCE(req.CodeChallenge, req.CodeChallengeMethod); err != nil {
-		return validationFailed(err.Error())
-	}
-	if err := s.checkMailer(tmplRecovery); err != nil {
-		return err
-	}
-	if err := s.mailGate(r, "otp", email); err != nil {
 		return err
 	}
 	u, err := s.mailAccount(ctx(r), email)
@@ -62,7 +51,13 @@ func (s *Service) sendConfirmation(w http.ResponseWriter, r *http.Request, u *Us
 	if err := s.mailGate(r, "", u.Email); err != nil {
 		return err
 	}
-	return s.mailToken(ctx(r), u, "confirmation", tmplConfirmation, u.Email, "", s.redirectOf(r, ""), challenge, method,
+	return s.mailConfirmation(ctx(r), u, s.redirectOf(r, ""), challenge, method)
+}
+
+// mailConfirmation issues u's sign-up confirmation token and queues its
+// mail to u's address, noting when it was sent.
+func (s *Service) mailConfirmation(c context.Context, u *User, redirect, challenge, method string) error {
+	return s.mailToken(c, u, "confirmation", tmplConfirmation, u.Email, "", redirect, challenge, method,
 		statement{`update auth.users set confirmation_sent_at = now() where id = $1`, []any{u.ID}})
 }
 
@@ -83,17 +78,24 @@ func (s *Service) startEmailChange(w http.ResponseWriter, r *http.Request, u *Us
 		// A previous change's tokens must not complete this one.
 		statement{`delete from auth.one_time_tokens where user_id = $1 and token_type in ('email_change_new', 'email_change_current')`, []any{u.ID}})
 	redirect := s.redirectOf(r, "")
-	if s.cfg.Mailer.SecureEmailChange && u.Email != "" {
-		if err := s.queueTokenMail(ctx(r), b, u, "email_change_current", tmplEmailChange, u.Email, newEmail, redirect, challenge, method); err != nil {
-			return err
-		}
-	}
-	if err := s.queueTokenMail(ctx(r), b, u, "email_change_new", tmplEmailChange, newEmail, newEmail, redirect, challenge, method); err != nil {
+	if err := s.queueEmailChangeMails(ctx(r), b, u, newEmail, redirect, challenge, method); err != nil {
 		return err
 	}
 	queueStatements(b, auditStatement(auditEntry{Action: "user_email_change_requested", UserID: u.ID, ActorID: u.ID, IP: clientOf(r).IP,
 		Payload: map[string]any{"new_email": newEmail}}))
 	return s.db.Admin.SendBatch(ctx(r), b).Close()
+}
+
+// queueEmailChangeMails adds to b the mails an email change to newEmail
+// waits on: to the new address and, with auth.mailer.secure_email_change,
+// to the current one, which a user without an address cannot confirm.
+func (s *Service) queueEmailChangeMails(c context.Context, b *pgx.Batch, u *User, newEmail, redirect, challenge, method string) error {
+	if s.cfg.Mailer.SecureEmailChange && u.Email != "" {
+		if err := s.queueTokenMail(c, b, u, "email_change_current", tmplEmailChange, u.Email, newEmail, redirect, challenge, method); err != nil {
+			return err
+		}
+	}
+	return s.queueTokenMail(c, b, u, "email_change_new", tmplEmailChange, newEmail, newEmail, redirect, challenge, method)
 }
 
 // resendRequest is the body of POST /resend.
@@ -121,24 +123,12 @@ func (s *Service) handleResend(w http.ResponseWriter, r *http.Request) error {
 	default:
 		return validationFailed("Missing one of these types: signup, email_change, sms, phone_change")
 	}
-	email, err := normalizeEmail(req.Email)
-	if err != nil {
-		return err
-	}
-	if email == "" {
-		return validationFailed("An email address is required")
-	}
-	if _, _, err := parsePKCE(req.CodeChallenge, req.CodeChallengeMethod); err != nil {
-		return validationFailed(err.Error())
-	}
 	kind := tmplConfirmation
 	if req.Type == "email_change" {
 		kind = tmplEmailChange
 	}
-	if err := s.checkMailer(kind); err != nil {
-		return err
-	}
-	if err := s.mailGate(r, "otp", email); err != nil {
+	email, err := s.codeMailRequest(r, req.Email, "An email address is required", req.CodeChallenge, req.CodeChallengeMethod, kind)
+	if err != nil {
 		return err
 	}
 	u, err := s.mailAccount(ctx(r), email)
@@ -152,16 +142,10 @@ func (s *Service) handleResend(w http.ResponseWriter, r *http.Request) error {
 	case s.banned(u):
 		err = s.dropMail(ctx(r), kind, email, "banned")
 	case req.Type == "signup" && u.EmailConfirmedAt == nil:
-		err = s.mailToken(ctx(r), u, "confirmation", tmplConfirmation, email, "", redirect, req.CodeChallenge, req.CodeChallengeMethod,
-			statement{`update auth.users set confirmation_sent_at = now() where id = $1`, []any{u.ID}})
+		err = s.mailConfirmation(ctx(r), u, redirect, req.CodeChallenge, req.CodeChallengeMethod)
 	case req.Type == "email_change" && u.NewEmail != "":
 		b := &pgx.Batch{}
-		if s.cfg.Mailer.SecureEmailChange {
-			if err := s.queueTokenMail(ctx(r), b, u, "email_change_current", tmplEmailChange, u.Email, u.NewEmail, redirect, req.CodeChallenge, req.CodeChallengeMethod); err != nil {
-				return err
-			}
-		}
-		if err := s.queueTokenMail(ctx(r), b, u, "email_change_new", tmplEmailChange, u.NewEmail, u.NewEmail, redirect, req.CodeChallenge, req.CodeChallengeMethod); err != nil {
+		if err := s.queueEmailChangeMails(ctx(r), b, u, u.NewEmail, redirect, req.CodeChallenge, req.CodeChallengeMethod); err != nil {
 			return err
 		}
 		err = s.db.Admin.SendBatch(ctx(r), b).Close()

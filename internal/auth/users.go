@@ -244,6 +244,19 @@ func normalizeEmail(e string) (string, error) {
 	return e, nil
 }
 
+// requiredEmail is normalizeEmail for a body whose address may not be
+// left out; missing is the message the endpoint answers then.
+func requiredEmail(e, missing string) (string, error) {
+	email, err := normalizeEmail(e)
+	if err != nil {
+		return "", err
+	}
+	if email == "" {
+		return "", validationFailed(missing)
+	}
+	return email, nil
+}
+
 var phoneRE = regexp.MustCompile(`^[1-9][0-9]{6,14}$`)
 
 // normalizePhone keeps the digits of an E.164 number, as GoTrue stores it.

@@ -163,8 +163,15 @@ func (s *Service) handleVerifyPost(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
+	return s.answerVerified(w, r, v, map[string]any{"msg": pendingEmailChangeMsg, "message": pendingEmailChangeMsg})
+}
+
+// answerVerified answers a redeemed code with its session, or with pending
+// (each route family words it its own way) while an email change still
+// waits on its other link.
+func (s *Service) answerVerified(w http.ResponseWriter, r *http.Request, v verification, pending map[string]any) error {
 	if v.pending {
-		writeJSON(w, http.StatusOK, map[string]any{"msg": pendingEmailChangeMsg, "message": pendingEmailChangeMsg})
+		writeJSON(w, http.StatusOK, pending)
 		return nil
 	}
 	sess, err := s.flowSession(ctx(r), v.user, v.method, r)
@@ -247,15 +254,6 @@ func (s *Service) handleVerifyNative(typ string) handler {
 		if err != nil {
 			return err
 		}
-		if v.pending {
-			writeJSON(w, http.StatusOK, map[string]any{"message": pendingEmailChangeMsg})
-			return nil
-		}
-		sess, err := s.flowSession(ctx(r), v.user, v.method, r)
-		if err != nil {
-			return err
-		}
-		writeJSON(w, http.StatusOK, sess)
-		return nil
+		return s.answerVerified(w, r, v, map[string]any{"message": pendingEmailChangeMsg})
 	}
 }
