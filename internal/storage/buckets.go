@@ -162,13 +162,9 @@ func (s *Service) ListBuckets(ctx context.Context, c Caller, o ListBucketsOption
 	default:
 		return nil, errInvalidRequest("sortColumn must be id, name, created_at or updated_at")
 	}
-	dir := "asc"
-	switch strings.ToLower(o.SortOrder) {
-	case "", "asc":
-	case "desc":
-		dir = "desc"
-	default:
-		return nil, errInvalidRequest("sortOrder must be asc or desc")
+	dir, err := sortDirection(o.SortOrder, "sortOrder")
+	if err != nil {
+		return nil, err
 	}
 	if o.Limit <= 0 || o.Limit > 1000 {
 		o.Limit = 1000
@@ -181,7 +177,7 @@ func (s *Service) ListBuckets(ctx context.Context, c Caller, o ListBucketsOption
 		where ($1 = '' or name ilike '%' || $1 || '%' escape '\')
 		order by ` + pgx.Identifier{col}.Sanitize() + ` ` + dir + `, id limit $2 offset $3`
 	out := []Bucket{}
-	err := s.inTx(ctx, c, true, func(ctx context.Context, tx pg.Tx) error {
+	err = s.inTx(ctx, c, true, func(ctx context.Context, tx pg.Tx) error {
 		rows, err := tx.Query(ctx, q, escapeLike(o.Search), o.Limit, o.Offset)
 		if err != nil {
 			return err

@@ -57,13 +57,9 @@ func (s *Service) Search(ctx context.Context, c Caller, bucketID string, o Searc
 	default:
 		return nil, errInvalidRequest("sortBy.column must be name, created_at, updated_at or last_accessed_at")
 	}
-	dir := "asc"
-	switch strings.ToLower(o.SortBy.Order) {
-	case "", "asc":
-	case "desc":
-		dir = "desc"
-	default:
-		return nil, errInvalidRequest("sortBy.order must be asc or desc")
+	dir, err := sortDirection(o.SortBy.Order, "sortBy.order")
+	if err != nil {
+		return nil, err
 	}
 	if o.Limit <= 0 || o.Limit > 1000 {
 		o.Limit = 100
@@ -90,7 +86,7 @@ func (s *Service) Search(ctx context.Context, c Caller, bucketID string, o Searc
 	order by ` + pgx.Identifier{col}.Sanitize() + ` ` + dir + ` nulls last, name collate "C" ` + dir + `
 	limit $5 offset $6`
 	out := []SearchEntry{}
-	err := s.inTx(ctx, c, true, func(ctx context.Context, tx pg.Tx) error {
+	err = s.inTx(ctx, c, true, func(ctx context.Context, tx pg.Tx) error {
 		rows, err := tx.Query(ctx, q, bucketID, escapeLike(prefix), utf8.RuneCountInString(prefix)+1, escapeLike(o.Search), o.Limit, o.Offset, prefix)
 		if err != nil {
 			return err
@@ -195,4 +191,18 @@ func (s *Service) List(ctx context.Context, c Caller, bucketID string, o ListOpt
 		return nil
 	})
 	return out, err
+}
+
+// sortDirection reads the sort order of a listing as SQL; the result is
+// always one of two literals, so it may be written into a query. field
+// names the parameter in the error.
+func sortDirection(order, field string) (string, error) {
+	switch strings.ToLower(order) {
+	case "", "asc":
+		return "asc", nil
+	case "desc":
+		return "desc", nil
+	default:
+		return "", errInvalidRequest("%s must be asc or desc", field)
+	}
 }

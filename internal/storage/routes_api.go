@@ -1,8 +1,10 @@
 package storage
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -45,13 +47,9 @@ func (h *Handler) mountAPI(r chi.Router) {
 
 // target is the bucket and object name a route addresses.
 func target(r *http.Request) (string, string, error) {
-	b := chi.URLParam(r, "bucket")
-	if r.URL.RawPath != "" {
-		d, err := url.PathUnescape(b)
-		if err != nil {
-			return "", "", errInvalidKey("Invalid key: bad percent-encoding")
-		}
-		b = d
+	b, err := rawBucket(r)
+	if err != nil {
+		return "", "", err
 	}
 	n, err := wildcard(r)
 	if err != nil {
@@ -67,6 +65,16 @@ func target(r *http.Request) (string, string, error) {
 }
 
 func bucketParam(r *http.Request) (string, error) {
+	b, err := rawBucket(r)
+	if err != nil {
+		return "", err
+	}
+	return b, checkBucketID(b)
+}
+
+// rawBucket is the {bucket} parameter decoded but not yet checked, so that
+// target can check it after the object name has decoded.
+func rawBucket(r *http.Request) (string, error) {
 	b := chi.URLParam(r, "bucket")
 	if r.URL.RawPath != "" {
 		d, err := url.PathUnescape(b)
@@ -75,7 +83,7 @@ func bucketParam(r *http.Request) (string, error) {
 		}
 		b = d
 	}
-	return b, checkBucketID(b)
+	return b, nil
 }
 
 type message struct {
@@ -140,45 +148,57 @@ func (h *Handler) apiGetBucket(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) apiUpdateBucket(w http.ResponseWriter, r *http.Request) {
+	if _, ok := h.updateBucket(w, r); ok {
+		httpx.WriteJSON(w, http.StatusOK, message{"Successfully updated"})
+	}
+}
+
+func (h *Handler) apiDeleteBucket(w http.ResponseWriter, r *http.Request) {
+	if h.onBucket(w, r, h.svc.DeleteBucket) {
+		httpx.WriteJSON(w, http.StatusOK, message{"Successfully deleted"})
+	}
+}
+
+func (h *Handler) apiEmptyBucket(w http.ResponseWriter, r *http.Request) {
+	if h.onBucket(w, r, h.svc.EmptyBucket) {
+		httpx.WriteJSON(w, http.StatusOK, message{"Successfully emptied"})
+	}
+}
+
+// updateBucket applies PUT .../{bucket} for both route shapes, which differ
+// only in their answer; when it reports false it has answered the error.
+func (h *Handler) updateBucket(w http.ResponseWriter, r *http.Request) (Bucket, bool) {
 	id, err := bucketParam(r)
 	if err != nil {
 		h.writeError(w, r, err)
-		return
+		return Bucket{}, false
 	}
 	var in BucketInput
 	if err := decodeJSON(r, &in); err != nil {
 		h.writeError(w, r, err)
-		return
+		return Bucket{}, false
 	}
-	if _, err := h.svc.UpdateBucket(r.Context(), h.caller(r), id, in); err != nil {
+	b, err := h.svc.UpdateBucket(r.Context(), h.caller(r), id, in)
+	if err != nil {
 		h.writeError(w, r, err)
-		return
+		return Bucket{}, false
 	}
-	httpx.WriteJSON(w, http.StatusOK, message{"Successfully updated"})
+	return b, true
 }
 
-func (h *Handler) apiDeleteBucket(w http.ResponseWriter, r *http.Request) {
+// onBucket runs do (delete or empty) on the addressed bucket for both route
+// shapes, which differ only in their answer; when it reports false it has
+// answered the error.
+func (h *Handler) onBucket(w http.ResponseWriter, r *http.Request, do func(context.Context, Caller, string) error) bool {
 	id, err := bucketParam(r)
 	if err == nil {
-		err = h.svc.DeleteBucket(r.Context(), h.caller(r), id)
+		err = do(r.Context(), h.caller(r), id)
 	}
 	if err != nil {
 		h.writeError(w, r, err)
-		return
+		return false
 	}
-	httpx.WriteJSON(w, http.StatusOK, message{"Successfully deleted"})
-}
-
-func (h *Handler) apiEmptyBucket(w http.ResponseWriter, r *http.Request) {
-	id, err := bucketParam(r)
-	if err == nil {
-		err = h.svc.EmptyBucket(r.Context(), h.caller(r), id)
-	}
-	if err != nil {
-		h.writeError(w, r, err)
-		return
-	}
-	httpx.WriteJSON(w, http.StatusOK, message{"Successfully emptied"})
+	return true
 }
 
 // uploadResponse is storage-api's answer to an upload: Key is bucket/name.
@@ -189,14 +209,8 @@ type uploadResponse struct {
 
 func (h *Handler) apiUpload(put bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		b, n, err := target(r)
-		if err != nil {
-			h.writeError(w, r, err)
-			return
-		}
-		spec, body, err := h.uploadRequest(w, r, b, n)
-		if err != nil {
-			h.writeError(w, r, err)
+		spec, body, ok := h.uploadTarget(w, r)
+		if !ok {
 			return
 		}
 		if put {
@@ -204,14 +218,42 @@ func (h *Handler) apiUpload(put bool) http.HandlerFunc {
 			spec.Upsert = true
 		}
 		o, err := h.svc.Upload(r.Context(), h.caller(r), spec, body)
-		h.answerDeadline(w)
-		if err != nil {
-			h.closeAfterFailedUpload(w, r)
-			h.writeError(w, r, err)
+		if h.uploadFailed(w, r, err) {
 			return
 		}
 		httpx.WriteJSON(w, http.StatusOK, uploadResponse{ID: o.ID, Key: o.Bucket + "/" + o.Name})
 	}
+}
+
+// uploadTarget reads the addressed object and the upload headers of a
+// request to any upload route; when it reports false it has answered the
+// error.
+func (h *Handler) uploadTarget(w http.ResponseWriter, r *http.Request) (UploadSpec, io.Reader, bool) {
+	b, n, err := target(r)
+	if err != nil {
+		h.writeError(w, r, err)
+		return UploadSpec{}, nil, false
+	}
+	spec, body, err := h.uploadRequest(w, r, b, n)
+	if err != nil {
+		h.writeError(w, r, err)
+		return UploadSpec{}, nil, false
+	}
+	return spec, body, true
+}
+
+// uploadFailed follows the store step of every upload route: the answer gets
+// a fresh write deadline (see answerDeadline), and a failed upload is
+// answered on a connection that will not be reused. It reports whether err
+// was answered.
+func (h *Handler) uploadFailed(w http.ResponseWriter, r *http.Request, err error) bool {
+	h.answerDeadline(w)
+	if err != nil {
+		h.closeAfterFailedUpload(w, r)
+		h.writeError(w, r, err)
+		return true
+	}
+	return false
 }
 
 // closeAfterFailedUpload asks the server to close the connection rather
@@ -229,13 +271,18 @@ func (h *Handler) apiDownload(access Access) http.HandlerFunc {
 			h.writeError(w, r, err)
 			return
 		}
-		o, rc, err := h.svc.Open(r.Context(), h.caller(r), b, n, access)
-		if err != nil {
-			h.writeError(w, r, err)
-			return
-		}
-		h.serveObject(w, r, o, rc)
+		h.download(w, r, b, n, access)
 	}
+}
+
+// download opens an object whose access the route has settled and serves it.
+func (h *Handler) download(w http.ResponseWriter, r *http.Request, bucketID, name string, access Access) {
+	o, rc, err := h.svc.Open(r.Context(), h.caller(r), bucketID, name, access)
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	h.serveObject(w, r, o, rc)
 }
 
 func (h *Handler) apiDownloadSigned(w http.ResponseWriter, r *http.Request) {
@@ -247,12 +294,7 @@ func (h *Handler) apiDownloadSigned(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, err)
 		return
 	}
-	o, rc, err := h.svc.Open(r.Context(), h.caller(r), b, n, AccessSigned)
-	if err != nil {
-		h.writeError(w, r, err)
-		return
-	}
-	h.serveObject(w, r, o, rc)
+	h.download(w, r, b, n, AccessSigned)
 }
 
 // fileInfo is storage-api's object info (GET /object/info).
@@ -333,20 +375,24 @@ func (h *Handler) apiDeleteMany(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) apiDeleteOne(w http.ResponseWriter, r *http.Request) {
-	b, n, err := target(r)
-	if err != nil {
+	if err := h.removeOne(r); err != nil {
 		h.writeError(w, r, err)
 		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, message{"Successfully deleted"})
+}
+
+// removeOne deletes the addressed object; deleting nothing is an error.
+func (h *Handler) removeOne(r *http.Request) error {
+	b, n, err := target(r)
+	if err != nil {
+		return err
 	}
 	deleted, err := h.svc.Remove(r.Context(), h.caller(r), b, []string{n})
 	if err == nil && len(deleted) == 0 {
 		err = errNoSuchKey()
 	}
-	if err != nil {
-		h.writeError(w, r, err)
-		return
-	}
-	httpx.WriteJSON(w, http.StatusOK, message{"Successfully deleted"})
+	return err
 }
 
 func (h *Handler) apiList(w http.ResponseWriter, r *http.Request) {
@@ -491,21 +537,12 @@ func (h *Handler) apiSignUpload(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) apiUploadSigned(w http.ResponseWriter, r *http.Request) {
-	b, n, err := target(r)
-	if err != nil {
-		h.writeError(w, r, err)
-		return
-	}
-	spec, body, err := h.uploadRequest(w, r, b, n)
-	if err != nil {
-		h.writeError(w, r, err)
+	spec, body, ok := h.uploadTarget(w, r)
+	if !ok {
 		return
 	}
 	o, err := h.svc.UploadSigned(r.Context(), r.URL.Query().Get("token"), spec, body)
-	h.answerDeadline(w)
-	if err != nil {
-		h.closeAfterFailedUpload(w, r)
-		h.writeError(w, r, err)
+	if h.uploadFailed(w, r, err) {
 		return
 	}
 	httpx.WriteJSON(w, http.StatusOK, uploadResponse{ID: o.ID, Key: o.Bucket + "/" + o.Name})

@@ -62,46 +62,21 @@ func (h *Handler) nativeCreateBucket(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) nativeUpdateBucket(w http.ResponseWriter, r *http.Request) {
-	id, err := bucketParam(r)
-	if err != nil {
-		h.writeError(w, r, err)
-		return
+	if b, ok := h.updateBucket(w, r); ok {
+		httpx.WriteJSON(w, http.StatusOK, b)
 	}
-	var in BucketInput
-	if err := decodeJSON(r, &in); err != nil {
-		h.writeError(w, r, err)
-		return
-	}
-	b, err := h.svc.UpdateBucket(r.Context(), h.caller(r), id, in)
-	if err != nil {
-		h.writeError(w, r, err)
-		return
-	}
-	httpx.WriteJSON(w, http.StatusOK, b)
 }
 
 func (h *Handler) nativeDeleteBucket(w http.ResponseWriter, r *http.Request) {
-	id, err := bucketParam(r)
-	if err == nil {
-		err = h.svc.DeleteBucket(r.Context(), h.caller(r), id)
+	if h.onBucket(w, r, h.svc.DeleteBucket) {
+		w.WriteHeader(http.StatusNoContent)
 	}
-	if err != nil {
-		h.writeError(w, r, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
 }
 
 func (h *Handler) nativeEmptyBucket(w http.ResponseWriter, r *http.Request) {
-	id, err := bucketParam(r)
-	if err == nil {
-		err = h.svc.EmptyBucket(r.Context(), h.caller(r), id)
+	if h.onBucket(w, r, h.svc.EmptyBucket) {
+		w.WriteHeader(http.StatusNoContent)
 	}
-	if err != nil {
-		h.writeError(w, r, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
 }
 
 // nativeTransfer is the body of POST /copy and /move.
@@ -183,17 +158,12 @@ func (h *Handler) nativePut(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) nativeUpload(w http.ResponseWriter, r *http.Request, put bool) {
-	b, n, err := target(r)
-	if err != nil {
-		h.writeError(w, r, err)
-		return
-	}
-	spec, body, err := h.uploadRequest(w, r, b, n)
-	if err != nil {
-		h.writeError(w, r, err)
+	spec, body, ok := h.uploadTarget(w, r)
+	if !ok {
 		return
 	}
 	q := r.URL.Query()
+	var err error
 	if v := q.Get("upsert"); v != "" {
 		if spec.Upsert, err = strconv.ParseBool(v); err != nil {
 			h.writeError(w, r, errInvalidRequest("upsert must be true or false"))
@@ -210,10 +180,7 @@ func (h *Handler) nativeUpload(w http.ResponseWriter, r *http.Request, put bool)
 		}
 		o, err = h.svc.Upload(r.Context(), h.caller(r), spec, body)
 	}
-	h.answerDeadline(w)
-	if err != nil {
-		h.closeAfterFailedUpload(w, r)
-		h.writeError(w, r, err)
+	if h.uploadFailed(w, r, err) {
 		return
 	}
 	status := http.StatusOK
@@ -237,25 +204,11 @@ func (h *Handler) nativeGet(w http.ResponseWriter, r *http.Request) {
 		}
 		access = AccessSigned
 	}
-	o, rc, err := h.svc.Open(r.Context(), h.caller(r), b, n, access)
-	if err != nil {
-		h.writeError(w, r, err)
-		return
-	}
-	h.serveObject(w, r, o, rc)
+	h.download(w, r, b, n, access)
 }
 
 func (h *Handler) nativeDelete(w http.ResponseWriter, r *http.Request) {
-	b, n, err := target(r)
-	if err != nil {
-		h.writeError(w, r, err)
-		return
-	}
-	deleted, err := h.svc.Remove(r.Context(), h.caller(r), b, []string{n})
-	if err == nil && len(deleted) == 0 {
-		err = errNoSuchKey()
-	}
-	if err != nil {
+	if err := h.removeOne(r); err != nil {
 		h.writeError(w, r, err)
 		return
 	}
