@@ -31,11 +31,9 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -43,12 +41,13 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/coder/websocket"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/fluxbase/fluxbase/bench/internal/benchproc"
 )
 
 func main() {
@@ -68,14 +67,10 @@ func main() {
 }
 
 type server struct {
-	cmd     *exec.Cmd
-	url     string
-	dataDir string
-	secret  string
-	anon    string
-	service string
-	db      *pgx.Conn
-	beats   *heartbeats
+	*benchproc.Fluxbase
+	secret string
+	db     *pgx.Conn
+	beats  *heartbeats
 }
 
 func run(binary string, conns, rlsConns, users, inserts, bcClients, channels int, bcDuration time.Duration) error {
@@ -88,7 +83,7 @@ func run(binary string, conns, rlsConns, users, inserts, bcClients, channels int
 	stopBeats := make(chan struct{})
 	defer close(stopBeats)
 	go s.beats.run(stopBeats)
-	fmt.Printf("Fluxbase %s, pid %d; this generator runs with GOMAXPROCS %d\n\n", s.url, s.cmd.Process.Pid, runtime.GOMAXPROCS(0))
+	fmt.Printf("Fluxbase %s, pid %d; this generator runs with GOMAXPROCS %d\n\n", s.URL, s.Cmd.Process.Pid, runtime.GOMAXPROCS(0))
 
 	if _, err := s.db.Exec(ctx, `
 		create table public.ticks (id bigserial primary key, room int not null, note text);
@@ -109,15 +104,15 @@ func run(binary string, conns, rlsConns, users, inserts, bcClients, channels int
 	fmt.Printf("baseline  NOTIFY in the inserting transaction → one LISTEN connection: %s\n\n", base)
 
 	// Fan-out.
-	rss0 := rssKB(s.cmd.Process.Pid)
+	rss0 := rssKB(s.Cmd.Process.Pid)
 	clients, err := connectAll(ctx, s, conns, func(i int) (string, map[string]any) {
-		return s.anon, map[string]any{"postgres_changes": []map[string]any{{"event": "INSERT", "schema": "public", "table": "ticks"}}}
+		return s.AnonKey, map[string]any{"postgres_changes": []map[string]any{{"event": "INSERT", "schema": "public", "table": "ticks"}}}
 	})
 	if err != nil {
 		return err
 	}
 	time.Sleep(2 * time.Second) // let the server settle before reading its memory
-	rss1 := rssKB(s.cmd.Process.Pid)
+	rss1 := rssKB(s.Cmd.Process.Pid)
 	lat, missing := measureChanges(ctx, s, clients, "ticks", inserts)
 	fmt.Printf("fan-out   %d connections, %d inserts at 1/s: commit→client %s; missing deliveries %d\n", conns, inserts, lat, missing)
 	fmt.Printf("          server RSS %d MB → %d MB: %.1f KB per connection\n", rss0/1024, rss1/1024, float64(rss1-rss0)/float64(conns))
@@ -165,52 +160,14 @@ func startServer(ctx context.Context, binary string) (*server, error) {
 		return nil, err
 	}
 	secret := randomHex(32)
-	addr, err := freeAddr()
+	p, err := benchproc.Start(ctx, binary, filepath.Join(tmp, "data"), []string{
+		"FLUXBASE_AUTH_JWT_ALGORITHM=HS256", "FLUXBASE_AUTH_JWT_SECRET=" + secret,
+		"FLUXBASE_REALTIME_MAX_CONNECTIONS=0", "FLUXBASE_REALTIME_MAX_CONNECTIONS_PER_USER=0"})
 	if err != nil {
 		return nil, err
 	}
-	dataDir := filepath.Join(tmp, "data")
-	cmd := exec.Command(binary, "serve", "--http", addr, "--data-dir", dataDir)
-	cmd.Env = append(os.Environ(), "FLUXBASE_AUTH_JWT_ALGORITHM=HS256", "FLUXBASE_AUTH_JWT_SECRET="+secret,
-		"FLUXBASE_LOG_LEVEL=warn", "FLUXBASE_REALTIME_MAX_CONNECTIONS=0", "FLUXBASE_REALTIME_MAX_CONNECTIONS_PER_USER=0")
-	logFile, err := os.Create(filepath.Join(tmp, "fluxbase.log"))
-	if err != nil {
-		return nil, err
-	}
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	s := &server{cmd: cmd, url: "http://" + addr, dataDir: dataDir, secret: secret, beats: &heartbeats{}}
-	deadline := time.Now().Add(90 * time.Second)
-	for {
-		res, err := http.Get(s.url + "/ready")
-		if err == nil {
-			res.Body.Close()
-			if res.StatusCode == 200 {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			s.stop()
-			return nil, fmt.Errorf("fluxbase did not become ready")
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	out, err := exec.Command(binary, "keys", "--data-dir", dataDir).Output()
-	if err != nil {
-		s.stop()
-		return nil, fmt.Errorf("fluxbase keys: %w", err)
-	}
-	for _, line := range strings.Split(string(out), "\n") {
-		if v, ok := strings.CutPrefix(line, "FLUXBASE_ANON_KEY="); ok {
-			s.anon = v
-		}
-		if v, ok := strings.CutPrefix(line, "FLUXBASE_SERVICE_ROLE_KEY="); ok {
-			s.service = v
-		}
-	}
-	if s.db, err = pgx.Connect(ctx, embeddedURL(dataDir)); err != nil {
+	s := &server{Fluxbase: p, secret: secret, beats: &heartbeats{}}
+	if s.db, err = pgx.Connect(ctx, embeddedURL(p.DataDir)); err != nil {
 		s.stop()
 		return nil, err
 	}
@@ -221,15 +178,8 @@ func (s *server) stop() {
 	if s.db != nil {
 		_ = s.db.Close(context.Background())
 	}
-	_ = s.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { _ = s.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(60 * time.Second):
-		_ = s.cmd.Process.Kill()
-	}
-	_ = os.RemoveAll(filepath.Dir(s.dataDir))
+	s.Stop()
+	_ = os.RemoveAll(filepath.Dir(s.DataDir))
 }
 
 func (s *server) token(sub string) string {
@@ -313,13 +263,13 @@ func connectAll(ctx context.Context, s *server, n int, join func(i int) (token s
 func dial(ctx context.Context, s *server, topic, token string, cfg map[string]any) (*client, error) {
 	dctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	ws, _, err := websocket.Dial(dctx, strings.Replace(s.url, "http://", "ws://", 1)+"/realtime/v1/websocket?vsn=1.0.0&apikey="+s.anon, nil)
+	ws, _, err := websocket.Dial(dctx, strings.Replace(s.URL, "http://", "ws://", 1)+"/realtime/v1/websocket?vsn=1.0.0&apikey="+s.AnonKey, nil)
 	if err != nil {
 		return nil, err
 	}
 	ws.SetReadLimit(1 << 20)
 	payload := map[string]any{"config": cfg}
-	if token != s.anon {
+	if token != s.AnonKey {
 		payload["access_token"] = token
 	}
 	b, _ := json.Marshal(map[string]any{"topic": topic, "event": "phx_join", "ref": "1", "join_ref": "1", "payload": payload})
@@ -473,7 +423,7 @@ func measureChanges(ctx context.Context, s *server, clients []*client, table str
 // baseline measures PostgreSQL's own path: NOTIFY in the inserting
 // transaction, received by a LISTEN connection, commit to receive.
 func baseline(ctx context.Context, s *server, inserts int) (latencies, error) {
-	listener, err := pgx.Connect(ctx, embeddedURL(s.dataDir))
+	listener, err := pgx.Connect(ctx, embeddedURL(s.DataDir))
 	if err != nil {
 		return nil, err
 	}
@@ -518,7 +468,7 @@ func measureBroadcast(ctx context.Context, s *server, n, channels int, d time.Du
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			c, err := dial(ctx, s, fmt.Sprintf("realtime:room-%d", i%channels), s.anon, map[string]any{})
+			c, err := dial(ctx, s, fmt.Sprintf("realtime:room-%d", i%channels), s.AnonKey, map[string]any{})
 			if err == nil {
 				clients[i] = c
 			}
@@ -562,7 +512,7 @@ func measureBroadcast(ctx context.Context, s *server, n, channels int, d time.Du
 
 // realtimeCounters reads the round-trip and change counters from /metrics.
 func realtimeCounters(s *server) (trips, changes float64) {
-	res, err := http.Get(s.url + "/metrics")
+	res, err := http.Get(s.URL + "/metrics")
 	if err != nil {
 		return 0, 0
 	}
@@ -603,26 +553,8 @@ func commitTimestamp(frame []byte) (time.Time, bool) {
 
 // rssKB is a process's resident memory.
 func rssKB(pid int) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			n, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return n
-		}
-	}
-	return 0
-}
-
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
+	kb, _ := benchproc.ProcStatusKB(pid, "VmRSS")
+	return kb
 }
 
 func randomHex(n int) string {

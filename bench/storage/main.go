@@ -47,6 +47,8 @@ import (
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"github.com/fluxbase/fluxbase/bench/internal/benchproc"
 )
 
 type options struct {
@@ -152,7 +154,7 @@ func benchLocal(ctx context.Context, o options, root, src string) ([]result, err
 	if err != nil {
 		return nil, err
 	}
-	defer fb.stop()
+	defer fb.Stop()
 	if err := fb.createBucket("bench-local"); err != nil {
 		return nil, err
 	}
@@ -252,7 +254,7 @@ func benchS3(ctx context.Context, o options, root, src string) ([]result, error)
 	if err != nil {
 		return nil, err
 	}
-	defer fb.stop()
+	defer fb.Stop()
 	if err := fb.createBucket("bench-s3"); err != nil {
 		return nil, err
 	}
@@ -658,111 +660,34 @@ func printResults(o options, rs []result) {
 
 // fluxbase is a running `fluxbase serve`.
 type fluxbase struct {
-	cmd     *exec.Cmd
-	url     string
-	key     string
-	client  *http.Client
-	out     *logBuffer
-	done    chan struct{}
-	dataDir string
+	*benchproc.Fluxbase
+	client *http.Client
 	// bucket receives the uploads.
 	bucket string
 }
 
-func freePort() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
-}
-
-// startFluxbase starts the binary on dataDir (its embedded PostgreSQL is
-// created on first use) and waits until it is ready.
+// startFluxbase starts the binary on dataDir and waits until it is ready.
 func startFluxbase(ctx context.Context, binary, dataDir string, env []string) (*fluxbase, error) {
-	addr, err := freePort()
+	p, err := benchproc.Start(ctx, binary, dataDir, env)
 	if err != nil {
 		return nil, err
 	}
-	environ := []string{"FLUXBASE_LOG_LEVEL=warn"}
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "FLUXBASE_") && !strings.HasPrefix(kv, "DATABASE_URL=") {
-			environ = append(environ, kv)
-		}
-	}
-	environ = append(environ, env...)
-	cmd := exec.CommandContext(ctx, binary, "serve", "--http", addr, "--data-dir", dataDir)
-	cmd.Env = environ
-	out := &logBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	fb := &fluxbase{cmd: cmd, url: "http://" + addr, out: out, done: make(chan struct{}), dataDir: dataDir,
-		client: &http.Client{Transport: &http.Transport{
-			MaxIdleConnsPerHost: 256, DisableCompression: true,
-			WriteBufferSize: 256 << 10, ReadBufferSize: 256 << 10,
-		}}}
-	go func() { _ = cmd.Wait(); close(fb.done) }()
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		res, err := http.Get(fb.url + "/ready")
-		if err == nil {
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				break
-			}
-		}
-		select {
-		case <-fb.done:
-			return nil, fmt.Errorf("fluxbase exited before it was ready:\n%s", out.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			fb.stop()
-			return nil, fmt.Errorf("fluxbase not ready after 2 minutes:\n%s", out.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	keys, err := exec.CommandContext(ctx, binary, "keys", "--data-dir", dataDir).Output()
-	if err != nil {
-		fb.stop()
-		return nil, fmt.Errorf("fluxbase keys: %w", err)
-	}
-	sc := bufio.NewScanner(bytes.NewReader(keys))
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "FLUXBASE_SERVICE_ROLE_KEY="); ok {
-			fb.key = strings.Trim(v, `'"`)
-		}
-	}
-	if fb.key == "" {
-		fb.stop()
-		return nil, fmt.Errorf("fluxbase keys printed no service_role key:\n%s", keys)
-	}
-	return fb, nil
-}
-
-func (fb *fluxbase) stop() {
-	_ = fb.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-fb.done:
-	case <-time.After(time.Minute):
-		_ = fb.cmd.Process.Kill()
-		<-fb.done
-	}
+	return &fluxbase{Fluxbase: p, client: &http.Client{Transport: &http.Transport{
+		MaxIdleConnsPerHost: 256, DisableCompression: true,
+		WriteBufferSize: 256 << 10, ReadBufferSize: 256 << 10,
+	}}}, nil
 }
 
 func (fb *fluxbase) do(method, path string, body io.Reader, size int64, header map[string]string) (*http.Response, error) {
-	req, err := http.NewRequest(method, fb.url+path, body)
+	req, err := http.NewRequest(method, fb.URL+path, body)
 	if err != nil {
 		return nil, err
 	}
 	if body != nil {
 		req.ContentLength = size
 	}
-	req.Header.Set("Authorization", "Bearer "+fb.key)
-	req.Header.Set("apikey", fb.key)
+	req.Header.Set("Authorization", "Bearer "+fb.ServiceRoleKey)
+	req.Header.Set("apikey", fb.ServiceRoleKey)
 	for k, v := range header {
 		req.Header.Set(k, v)
 	}
@@ -774,35 +699,11 @@ func (fb *fluxbase) do(method, path string, body io.Reader, size int64, header m
 		b, _ := io.ReadAll(io.LimitReader(res.Body, 4096))
 		res.Body.Close()
 		if res.StatusCode >= 500 {
-			return nil, fmt.Errorf("%s %s: %s: %s\nserver log (end):\n%s", method, path, res.Status, b, fb.out.tail(4096))
+			return nil, fmt.Errorf("%s %s: %s: %s\nserver log (end):\n%s", method, path, res.Status, b, fb.LogTail(4096))
 		}
 		return nil, fmt.Errorf("%s %s: %s: %s", method, path, res.Status, b)
 	}
 	return res, nil
-}
-
-// logBuffer collects a process's output, safe to read while it writes.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
-// tail is the last n bytes written.
-func (l *logBuffer) tail(n int) string {
-	s := l.String()
-	return s[max(0, len(s)-n):]
 }
 
 func (fb *fluxbase) createBucket(name string) error {
@@ -917,7 +818,7 @@ func (fb *fluxbase) verify(name, path string) error {
 // resetPeak resets the process's peak RSS (VmHWM) to its current RSS and
 // returns that RSS.
 func (fb *fluxbase) resetPeak() (int64, error) {
-	pid := fb.cmd.Process.Pid
+	pid := fb.Cmd.Process.Pid
 	if err := os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0); err != nil {
 		return 0, fmt.Errorf("reset peak RSS of pid %d: %w", pid, err)
 	}
@@ -925,20 +826,12 @@ func (fb *fluxbase) resetPeak() (int64, error) {
 }
 
 // peak returns the process's peak RSS since the last reset.
-func (fb *fluxbase) peak() (int64, error) { return procStatus(fb.cmd.Process.Pid, "VmHWM") }
+func (fb *fluxbase) peak() (int64, error) { return procStatus(fb.Cmd.Process.Pid, "VmHWM") }
 
+// procStatus reads a /proc/PID/status field in bytes.
 func procStatus(pid int, field string) (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, field+":"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kb << 10, err
-		}
-	}
-	return 0, fmt.Errorf("/proc/%d/status has no %s", pid, field)
+	kb, err := benchproc.ProcStatusKB(pid, field)
+	return kb << 10, err
 }
 
 // versity is a running versitygw with a posix backend.
@@ -954,7 +847,7 @@ func startVersity(ctx context.Context, binary, dir string) (*versity, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	addr, err := freePort()
+	addr, err := benchproc.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
