@@ -10,7 +10,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,6 +20,8 @@ import (
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"github.com/fluxbase/fluxbase/internal/testutil/testservers"
 )
 
 // Server is a running S3 server.
@@ -34,34 +35,6 @@ type Server struct {
 
 var bucketSeq atomic.Int64
 
-// Binary finds versitygw: $FLUXBASE_TEST_TOOLS/versitygw, else bin/tools
-// of the module that contains the working directory.
-func Binary() (string, error) {
-	if dir := os.Getenv("FLUXBASE_TEST_TOOLS"); dir != "" {
-		p := filepath.Join(dir, "versitygw")
-		if _, err := os.Stat(p); err != nil {
-			return "", fmt.Errorf("versitygw is not in FLUXBASE_TEST_TOOLS (%s): %w", dir, err)
-		}
-		return p, nil
-	}
-	wd, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for dir := wd; ; dir = filepath.Dir(dir) {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			p := filepath.Join(dir, "bin", "tools", "versitygw")
-			if _, err := os.Stat(p); err != nil {
-				return "", fmt.Errorf("versitygw is not installed in %s; run `make test-deps`", filepath.Dir(p))
-			}
-			return p, nil
-		}
-		if filepath.Dir(dir) == dir {
-			return "", fmt.Errorf("no go.mod above %s", wd)
-		}
-	}
-}
-
 func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
@@ -71,11 +44,7 @@ func randomHex(n int) string {
 // Start runs a server for the duration of t.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	bin, err := Binary()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return StartBinary(t, bin)
+	return StartBinary(t, testservers.ToolPath(t, "versitygw"))
 }
 
 // StartBinary runs the versitygw at bin for the duration of t.
@@ -85,11 +54,7 @@ func StartBinary(t testing.TB, bin string) *Server {
 	s := &Server{AccessKey: "AK" + randomHex(9), SecretKey: randomHex(20), Region: "us-east-1"}
 	var lastErr error
 	for attempt := 0; attempt < 5; attempt++ {
-		port, err := freePort()
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := fmt.Sprintf("127.0.0.1:%d", port)
+		addr := fmt.Sprintf("127.0.0.1:%d", testservers.FreePort(t))
 		var out strings.Builder
 		cmd := exec.Command(bin, "--access", s.AccessKey, "--secret", s.SecretKey, "--region", s.Region,
 			"--port", addr, "--quiet", "posix", "--sidecar", filepath.Join(dir, "meta"), filepath.Join(dir, "data"))
@@ -118,15 +83,6 @@ func StartBinary(t testing.TB, bin string) *Server {
 	}
 	t.Fatalf("versitygw did not start: %v", lastErr)
 	return nil
-}
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
 func (s *Server) waitReady(exited <-chan error) error {
