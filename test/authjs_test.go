@@ -1,7 +1,6 @@
 package test
 
 import (
-	"strings"
 	"testing"
 	"time"
 
@@ -21,20 +20,11 @@ func TestAuthJS(t *testing.T) {
 	in := start(t, dir, env)
 	in.waitReady(90 * time.Second)
 
-	code, out, stderr, _ := runCmd(t, 60*time.Second, t.TempDir(), nil, "keys", "--data-dir", dir)
-	if code != 0 {
-		t.Fatalf("fluxbase keys: exit %d: %s", code, stderr)
-	}
-	keys := map[string]string{}
-	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
-		if k, v, ok := strings.Cut(line, "="); ok {
-			keys[k] = v
-		}
-	}
+	anon, service := instanceKeys(t, dir)
 	runNodeTest(t, "auth.test.mjs", map[string]string{
 		"FLUXBASE_URL":              in.url,
-		"FLUXBASE_ANON_KEY":         keys["FLUXBASE_ANON_KEY"],
-		"FLUXBASE_SERVICE_ROLE_KEY": keys["FLUXBASE_SERVICE_ROLE_KEY"],
+		"FLUXBASE_ANON_KEY":         anon,
+		"FLUXBASE_SERVICE_ROLE_KEY": service,
 		"MAILPIT_URL":               mp.APIURL,
 	})
 }

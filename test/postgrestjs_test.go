@@ -8,7 +8,6 @@ import (
 	"encoding/base64"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -44,25 +43,12 @@ func TestPostgrestJS(t *testing.T) {
 	in := start(t, dir, env)
 	in.waitReady(90 * time.Second)
 
-	code, out, stderr, _ := runCmd(t, 60*time.Second, cwd, env, "keys", "--data-dir", dir)
-	if code != 0 {
-		t.Fatalf("fluxbase keys: exit %d: %s", code, stderr)
-	}
-	keys := map[string]string{}
-	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
-		k, v, ok := strings.Cut(line, "=")
-		if ok {
-			keys[k] = v
-		}
-	}
-	if keys["FLUXBASE_ANON_KEY"] == "" || keys["FLUXBASE_SERVICE_ROLE_KEY"] == "" {
-		t.Fatalf("fluxbase keys printed:\n%s", out)
-	}
+	anon, service := instanceKeys(t, dir, env...)
 
 	runNodeTest(t, "postgrest.test.mjs", map[string]string{
 		"FLUXBASE_URL":              in.url,
-		"FLUXBASE_ANON_KEY":         keys["FLUXBASE_ANON_KEY"],
-		"FLUXBASE_SERVICE_ROLE_KEY": keys["FLUXBASE_SERVICE_ROLE_KEY"],
+		"FLUXBASE_ANON_KEY":         anon,
+		"FLUXBASE_SERVICE_ROLE_KEY": service,
 		"FLUXBASE_JWT_SECRET":       jwtSecret,
 	})
 }

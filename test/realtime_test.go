@@ -13,11 +13,12 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// instanceKeys runs `fluxbase keys` against a running instance's data
-// directory and returns its anon and service_role keys.
-func instanceKeys(t *testing.T, dir string) (anon, serviceRole string) {
+// instanceKeys runs `fluxbase keys` (with env, the instance's settings)
+// against a running instance's data directory and returns its anon and
+// service_role keys.
+func instanceKeys(t *testing.T, dir string, env ...string) (anon, serviceRole string) {
 	t.Helper()
-	code, stdout, stderr, _ := runCmd(t, 60*time.Second, filepath.Dir(dir), nil, "keys", "--data-dir", dir)
+	code, stdout, stderr, _ := runCmd(t, 60*time.Second, filepath.Dir(dir), env, "keys", "--data-dir", dir)
 	if code != 0 {
 		t.Fatalf("keys: exit %d: %s", code, stderr)
 	}
