@@ -204,6 +204,11 @@ func ResponseRef(name string) *Response {
 	return &Response{Ref: "#/components/responses/" + escapeRef(name)}
 }
 
+// HeaderRef references components.headers[name].
+func HeaderRef(name string) *Header {
+	return &Header{Ref: "#/components/headers/" + escapeRef(name)}
+}
+
 // RequestBodyRef references components.requestBodies[name].
 func RequestBodyRef(name string) *RequestBody {
 	return &RequestBody{Ref: "#/components/requestBodies/" + escapeRef(name)}

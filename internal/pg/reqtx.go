@@ -40,6 +40,10 @@ type Request struct {
 	// statement timeout at all; zero keeps the pool's. It is set by the
 	// same statement that sets the role, so it costs no round trip.
 	StatementTimeout time.Duration
+	// TimeZone, when not empty, is this transaction's TimeZone setting
+	// (PostgREST's Prefer: timezone). PostgreSQL checks the name; the
+	// caller should pass only names of pg_timezone_names.
+	TimeZone string
 }
 
 // setupSQL is the statement that sets what a request transaction runs
@@ -250,7 +254,7 @@ func (db *DB) QueryInRequestTx(ctx context.Context, req Request, sql string, arg
 	pipelined := setup
 	if req.ReadOnly {
 		pipelined.begin = ""
-		pipelined.query = setupSQLs[setupIndex(setup.claimArgs, setup.timeout, true)]
+		pipelined.query = setup.withTimeZone(setupSQLs[setupIndex(setup.claimArgs, setup.timeout, true)])
 	}
 	conn, br, err := db.beginRequest(ctx, pipelined, func(b *pgx.Batch) { b.Queue(sql, args...) })
 	if err != nil {
@@ -316,6 +320,18 @@ type requestSetupStmt struct {
 	role         string
 	// What query sets besides the basics (see setupSQL).
 	claimArgs, timeout bool
+	// timeZoneArg is the parameter number of the TimeZone, 0 for none.
+	timeZoneArg int
+}
+
+// withTimeZone adds the TimeZone setting to a setup statement when the
+// request has one. It is rare, so the statement is built here rather than
+// kept among setupSQLs.
+func (st requestSetupStmt) withTimeZone(query string) string {
+	if st.timeZoneArg == 0 {
+		return query
+	}
+	return "select set_config('timezone', $" + strconv.Itoa(st.timeZoneArg) + "::text, true)," + strings.TrimPrefix(query, "select")
 }
 
 func (db *DB) requestSetup(req Request) (requestSetupStmt, error) {
@@ -355,7 +371,11 @@ func (db *DB) requestSetup(req Request) (requestSetupStmt, error) {
 		st.timeout = true
 		st.args = append(st.args, timeout)
 	}
-	st.query = setupSQLs[setupIndex(claimArgs, st.timeout, false)]
+	if req.TimeZone != "" {
+		st.args = append(st.args, req.TimeZone)
+		st.timeZoneArg = len(st.args)
+	}
+	st.query = st.withTimeZone(setupSQLs[setupIndex(claimArgs, st.timeout, false)])
 	if req.ReadOnly {
 		st.begin = "begin isolation level read committed read only"
 	}

@@ -17,6 +17,11 @@ func errBadJSON(details string) *httpx.Error {
 	return httpx.NewError(http.StatusBadRequest, "PGRST102", "Empty or invalid json").WithDetails(details)
 }
 
+// errKeysMismatch refuses an array body whose objects differ in their keys.
+func errKeysMismatch() *httpx.Error {
+	return httpx.NewError(http.StatusBadRequest, "PGRST102", "All object keys must match")
+}
+
 func errSchema(schemas []string) *httpx.Error {
 	return httpx.NewError(http.StatusNotAcceptable, "PGRST106",
 		"The schema must be one of the following: "+strings.Join(schemas, ", "))

@@ -43,6 +43,7 @@ type Handler struct {
 	schema CacheSource
 	cfg    config.RESTConfig
 	log    *slog.Logger
+	zones  *zoneNames
 }
 
 // New builds the engine.
@@ -51,7 +52,11 @@ func New(o Options) *Handler {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Handler{db: o.DB, schema: o.Schema, cfg: o.Config, log: log}
+	zones := &zoneNames{log: log}
+	if o.DB != nil {
+		zones.pool = o.DB.Admin
+	}
+	return &Handler{db: o.DB, schema: o.Schema, cfg: o.Config, log: log, zones: zones}
 }
 
 // family is the route family a request came through.
@@ -75,6 +80,8 @@ type request struct {
 	// byKey is set for /api/v1/tables/{table}/{id}.
 	byKey []string
 	rpc   bool
+	// contentLocation is set for reads of tables and views.
+	contentLocation string
 }
 
 // timing records the phases PostgREST reports in Server-Timing.
@@ -230,7 +237,8 @@ func (h *Handler) begin(r *http.Request, fam family, name string) (*request, str
 	}
 	req.schema = schemaName
 	var err error
-	if req.prefer, err = ParsePrefer(r.Header); err != nil {
+	validZone := func(name string) bool { return h.zones.valid(r.Context(), name) }
+	if req.prefer, err = ParsePrefer(r.Header, validZone); err != nil {
 		return nil, "", err
 	}
 	if req.accept, err = ParseAccept(r.Header); err != nil {
@@ -335,6 +343,7 @@ func (h *Handler) read(w http.ResponseWriter, req *request, t *schema.Table, q *
 		req.prefer.apply("count=" + req.prefer.Count)
 	}
 	format := bodyFormat{media: req.accept.Media, stripNulls: req.accept.NullsStrip}
+	req.contentLocation = contentLocation(req, t)
 	st := buildRead(root, t.QualifiedName().Quoted(), page, count, format, &sqlb{maxRows: h.cfg.MaxRows})
 	req.timing.phase("plan")
 	h.run(w, req, st, true, page, func(res *result) (int, error) {
@@ -362,6 +371,9 @@ type result struct {
 	location *string
 	inserted *int64
 	plan     bool
+	// response.headers and response.status as the statement left them.
+	respHeaders, respStatus *string
+	override                *responseOverride
 }
 
 // rangeStatus picks 200, 206 or 416 as PostgREST does.
@@ -413,6 +425,7 @@ func (h *Handler) run(w http.ResponseWriter, req *request, st readStatement, rea
 		// Zero means no limit for this role, which pg spells negative.
 		pgReq.StatementTimeout = cmp.Or(d, -1)
 	}
+	pgReq.TimeZone = req.prefer.Timezone
 	err := h.db.QueryInRequestTx(r.Context(), pgReq, st.SQL, st.Args, func(rows pgx.Rows) error {
 		if err := scanResult(rows, &res); err != nil {
 			return err
@@ -424,6 +437,11 @@ func (h *Handler) run(w http.ResponseWriter, req *request, st readStatement, rea
 		var err error
 		status, err = decide(&res)
 		if err != nil {
+			return err
+		}
+		// Checked inside the transaction: a write whose settings are
+		// invalid is not acknowledged, so it must not commit.
+		if res.override, err = parseResponseSettings(res.respHeaders, res.respStatus); err != nil {
 			return err
 		}
 		if rollback {
@@ -469,9 +487,10 @@ func scanResult(rows pgx.Rows, res *result) error {
 	}
 	if rows.Next() {
 		dest := []any{&res.total, &res.page, &res.body}
-		if len(rows.FieldDescriptions()) > 3 {
+		if len(rows.FieldDescriptions()) > 5 {
 			dest = append(dest, &res.location, &res.inserted)
 		}
+		dest = append(dest, &res.respHeaders, &res.respStatus)
 		if err := rows.Scan(dest...); err != nil {
 			return err
 		}
@@ -522,6 +541,7 @@ func (h *Handler) respond(w http.ResponseWriter, req *request, st readStatement,
 		}
 		return
 	}
+	req.prefer.applyCommon()
 	if a := req.prefer.appliedHeader(); a != "" {
 		hdr.Set("Preference-Applied", a)
 	}
@@ -539,6 +559,10 @@ func (h *Handler) respond(w http.ResponseWriter, req *request, st readStatement,
 	if res.location != nil {
 		hdr.Set("Location", h.location(req, *res.location))
 	}
+	if req.contentLocation != "" {
+		hdr.Set("Content-Location", req.contentLocation)
+	}
+	status = res.override.statusOr(status)
 	body := res.body
 	if status == http.StatusNoContent || status == http.StatusNotModified {
 		body = nil
@@ -566,6 +590,7 @@ func (h *Handler) respond(w http.ResponseWriter, req *request, st readStatement,
 	if body != nil {
 		hdr.Set("Content-Length", strconv.Itoa(len(body)))
 	}
+	res.override.setHeaders(hdr)
 	w.WriteHeader(status)
 	if r.Method != http.MethodHead && body != nil {
 		_, _ = w.Write(body)
@@ -636,6 +661,14 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, req *request, err
 		}
 	}
 	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "PGRST" {
+		e, headers := raisedResponse(pe)
+		for k, v := range headers {
+			w.Header().Set(k, v)
+		}
+		httpx.WriteError(w, r, e)
+		return
+	}
 	if errors.As(err, &pe) && strings.HasPrefix(pe.Code, "54") {
 		// program_limit_exceeded and friends: the request asked for more
 		// than one statement can do (too many columns, too deep a value).

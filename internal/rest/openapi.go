@@ -362,12 +362,20 @@ func (g *oaGen) commonComponents() {
 		return &openapi.Parameter{Name: "Prefer", In: "header", Description: desc + " Several preferences are separated by commas.",
 			Schema: &openapi.Schema{Type: "string", Example: strings.Join(values, ", ")}}
 	}
-	p["rest.preferGet"] = prefer("count=exact|planned|estimated: also count the matching rows (reported in Content-Range); handling=strict|lenient.", "count=exact")
-	p["rest.preferPost"] = prefer("return=minimal|headers-only|representation; resolution=merge-duplicates|ignore-duplicates (upsert); missing=default; tx=commit|rollback; handling=strict|lenient.", "return=representation", "resolution=merge-duplicates")
-	p["rest.preferPatch"] = prefer("return=minimal|headers-only|representation; max-affected=N (with handling=strict); tx=commit|rollback; handling=strict|lenient.", "return=representation")
-	p["rest.preferPut"] = prefer("return=minimal|headers-only|representation; tx=commit|rollback; handling=strict|lenient.", "return=representation")
-	p["rest.preferDelete"] = prefer("return=minimal|headers-only|representation; max-affected=N (with handling=strict); tx=commit|rollback; handling=strict|lenient.", "return=representation")
-	p["rest.preferRpc"] = prefer("count=exact|planned|estimated; tx=commit|rollback; handling=strict|lenient; params=single-object (pass the whole body as one json argument).", "count=exact")
+	const tz = " timezone=<a name of pg_timezone_names>: run the request in that time zone (timestamps are read and rendered in it)."
+	const applied = " The preferences honoured are listed in the Preference-Applied response header; the first preference of a kind wins."
+	p["rest.preferGet"] = prefer("count=exact|planned|estimated: also count the matching rows (reported in Content-Range); handling=strict|lenient;"+tz+applied, "count=exact")
+	p["rest.preferPost"] = prefer("return=minimal|headers-only|representation; resolution=merge-duplicates|ignore-duplicates (upsert); missing=default|null; count=exact|planned|estimated; tx=commit|rollback; handling=strict|lenient;"+tz+applied, "return=representation", "resolution=merge-duplicates")
+	p["rest.preferPatch"] = prefer("return=minimal|headers-only|representation; max-affected=N (with handling=strict); count=exact|planned|estimated; tx=commit|rollback; handling=strict|lenient;"+tz+applied, "return=representation")
+	p["rest.preferPut"] = prefer("return=minimal|headers-only|representation; tx=commit|rollback; handling=strict|lenient;"+tz+applied, "return=representation")
+	p["rest.preferDelete"] = prefer("return=minimal|headers-only|representation; max-affected=N (with handling=strict); count=exact|planned|estimated; tx=commit|rollback; handling=strict|lenient;"+tz+applied, "return=representation")
+	p["rest.preferRpc"] = prefer("count=exact|planned|estimated; tx=commit|rollback; handling=strict|lenient; params=single-object (pass the whole body as one json argument);"+tz+applied, "count=exact")
+	if g.doc.Components.Headers == nil {
+		g.doc.Components.Headers = map[string]*openapi.Header{}
+	}
+	g.doc.Components.Headers["rest.contentLocation"] = &openapi.Header{
+		Description: "Where this representation lives: the relation's path and the query string in canonical form (parameters sorted by name, repeated names joined with commas, percent-encoded), as PostgREST writes it.",
+		Schema:      &openapi.Schema{Type: "string"}, Example: "/products?id=eq.1&select=id%2Cname"}
 
 	r := g.doc.Components.Responses
 	errBody := map[string]*openapi.MediaType{"application/json": {Schema: oaRestErrorSchema()}}
@@ -415,8 +423,8 @@ func (g *oaGen) generic() {
 	readParams := g.readParams(nil)
 	rowsResp := func(desc string) map[string]*openapi.Response {
 		return oaWithErrors(map[string]*openapi.Response{
-			"200": {Description: desc, Content: oaRowContent(anyRows, &openapi.Schema{Type: "object"})},
-			"206": {Description: "A part of the rows (Range / limit), with Content-Range.", Content: oaRowContent(anyRows, nil)},
+			"200": {Description: desc, Content: oaRowContent(anyRows, &openapi.Schema{Type: "object"}), Headers: oaReadHeaders()},
+			"206": {Description: "A part of the rows (Range / limit), with Content-Range.", Content: oaRowContent(anyRows, nil), Headers: oaReadHeaders()},
 			"304": openapi.ResponseRef("rest.notModified"),
 		})
 	}
@@ -434,7 +442,7 @@ func (g *oaGen) generic() {
 	tableItem := func(param *openapi.Parameter, fam oaFamily, tag string) *openapi.PathItem {
 		return &openapi.PathItem{
 			Get:    generic(&openapi.Operation{OperationID: "get." + string(fam) + ".table", Summary: "Read rows", Parameters: readParams, Responses: rowsResp("The rows.")}, tag, param),
-			Head:   generic(&openapi.Operation{OperationID: "head." + string(fam) + ".table", Summary: "Count rows (headers only)", Parameters: readParams, Responses: oaWithErrors(map[string]*openapi.Response{"200": {Description: "Headers only."}})}, tag, param),
+			Head:   generic(&openapi.Operation{OperationID: "head." + string(fam) + ".table", Summary: "Count rows (headers only)", Parameters: readParams, Responses: oaWithErrors(map[string]*openapi.Response{"200": {Description: "Headers only.", Headers: oaReadHeaders()}})}, tag, param),
 			Post:   generic(&openapi.Operation{OperationID: "post." + string(fam) + ".table", Summary: "Insert or upsert rows", Parameters: oaRefs("rest.select", "rest.columns", "rest.on_conflict", "rest.preferPost"), RequestBody: anyBody, Responses: writeResp("201")}, tag, param),
 			Patch:  generic(&openapi.Operation{OperationID: "patch." + string(fam) + ".table", Summary: "Update the rows matching the filters (a filter is required)", Parameters: oaRefs("rest.select", "rest.columns", "rest.order", "rest.limit", "rest.or", "rest.and", "rest.preferPatch"), RequestBody: anyBody, Responses: writeResp("200")}, tag, param),
 			Put:    generic(&openapi.Operation{OperationID: "put." + string(fam) + ".table", Summary: "Insert or replace one row identified by eq filters on the whole primary key", Parameters: oaRefs("rest.select", "rest.columns", "rest.preferPut"), RequestBody: anyBody, Responses: writeResp("200")}, tag, param),
@@ -638,8 +646,8 @@ func (g *oaGen) tableSchemas(t *schema.Table) {
 	g.doc.Components.Schemas[k] = row
 	rows := &openapi.Schema{Type: "array", Items: openapi.SchemaRef(k)}
 	one := openapi.SchemaRef(k)
-	g.doc.Components.Responses["rows."+k] = &openapi.Response{Description: "The rows.", Content: oaRowContent(rows, one)}
-	g.doc.Components.Responses["partial."+k] = &openapi.Response{Description: "A part of the rows (Range / limit), with Content-Range.", Content: oaRowContent(rows, nil)}
+	g.doc.Components.Responses["rows."+k] = &openapi.Response{Description: "The rows.", Content: oaRowContent(rows, one), Headers: oaReadHeaders()}
+	g.doc.Components.Responses["partial."+k] = &openapi.Response{Description: "A part of the rows (Range / limit), with Content-Range.", Content: oaRowContent(rows, nil), Headers: oaReadHeaders()}
 	g.doc.Components.Responses["written."+k] = &openapi.Response{Description: "Done; with Prefer: return=representation, the rows written.", Content: oaRowContent(rows, one)}
 	if t.Updatable && t.Kind != schema.KindMaterializedView {
 		g.doc.Components.Schemas["patch."+k] = patch
@@ -883,8 +891,13 @@ func (g *oaGen) readOperations(item *openapi.PathItem, t *schema.Table, fam oaFa
 	item.Head = &openapi.Operation{
 		Tags: tag, OperationID: oaOpID("head", fam, qn, ""), Summary: "Count rows of " + qn.String() + " (headers only)",
 		Parameters: read,
-		Responses:  oaWithErrors(map[string]*openapi.Response{"200": {Description: "Headers only: Content-Range carries the count with Prefer: count=..."}}),
+		Responses:  oaWithErrors(map[string]*openapi.Response{"200": {Description: "Headers only: Content-Range carries the count with Prefer: count=...", Headers: oaReadHeaders()}}),
 	}
+}
+
+// oaReadHeaders are the headers of a read of a table or view.
+func oaReadHeaders() map[string]*openapi.Header {
+	return map[string]*openapi.Header{"Content-Location": openapi.HeaderRef("rest.contentLocation")}
 }
 
 // byKeyPaths adds /api/v1/tables/{table}/{id} for one relation.

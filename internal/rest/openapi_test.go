@@ -240,6 +240,22 @@ func TestOpenAPIMergedDocument(t *testing.T) {
 	if !strings.Contains(string(raw), `"on_conflict"`) {
 		t.Error("on_conflict is not documented")
 	}
+	// Reads of relations answer with Content-Location; Prefer documents
+	// timezone= and Preference-Applied.
+	if h := doc.Components.Headers["rest.contentLocation"]; h == nil || !strings.Contains(h.Description, "canonical") {
+		t.Errorf("the Content-Location header component: %+v", h)
+	}
+	for _, r := range []*openapi.Response{doc.Components.Responses["rows.public.orders"], doc.Components.Responses["partial.public.orders"],
+		doc.Paths["/rest/v1/orders"].Head.Responses["200"], doc.Paths["/rest/v1/{table}"].Get.Responses["200"]} {
+		if r == nil || r.Headers["Content-Location"] == nil || r.Headers["Content-Location"].Ref != "#/components/headers/rest.contentLocation" {
+			t.Errorf("a read response lacks Content-Location: %+v", r)
+		}
+	}
+	for _, k := range []string{"rest.preferGet", "rest.preferPost", "rest.preferPatch", "rest.preferPut", "rest.preferDelete", "rest.preferRpc"} {
+		if d := doc.Components.Parameters[k].Description; !strings.Contains(d, "timezone=") || !strings.Contains(d, "Preference-Applied") {
+			t.Errorf("%s: %s", k, d)
+		}
+	}
 
 	// Composite keys are explained on the by-key route.
 	idp := doc.Paths["/api/v1/tables/order_items/{id}"].Get.Parameters[0]

@@ -22,6 +22,8 @@ type Prefer struct {
 	MaxAffected int64  // 0 = unset
 	HasMax      bool
 	Params      string // single-object (legacy RPC)
+	// Timezone is a name of pg_timezone_names the transaction runs in.
+	Timezone string
 	// Applied lists the preferences honoured, for Preference-Applied.
 	applied []string
 	invalid []string
@@ -37,9 +39,13 @@ var preferValues = map[string][]string{
 	"params":     {"single-object"},
 }
 
-// ParsePrefer reads every Prefer header. Unknown or malformed preferences
-// are ignored unless handling=strict asks for an error (PGRST122).
-func ParsePrefer(h http.Header) (Prefer, error) {
+// ParsePrefer reads every Prefer header as PostgREST does: preferences
+// are comma-separated, possibly over several headers, and the first one of
+// a kind wins. timezone= is honoured when validZone accepts the name (nil
+// accepts none). Unknown or malformed preferences are ignored unless
+// handling=strict asks for an error (PGRST122); a max-affected= that is no
+// number is ignored either way.
+func ParsePrefer(h http.Header, validZone func(string) bool) (Prefer, error) {
 	var p Prefer
 	for _, line := range h.Values("Prefer") {
 		for _, part := range strings.Split(line, ",") {
@@ -48,20 +54,20 @@ func ParsePrefer(h http.Header) (Prefer, error) {
 				continue
 			}
 			k, v, _ := strings.Cut(part, "=")
-			k, v = strings.TrimSpace(k), strings.TrimSpace(v)
-			if k == "max-affected" {
-				n, err := strconv.ParseInt(v, 10, 64)
-				if err != nil || n < 0 {
-					p.invalid = append(p.invalid, part)
-					continue
+			switch k {
+			case "max-affected":
+				if n, err := strconv.ParseInt(v, 10, 64); err == nil && !p.HasMax {
+					p.MaxAffected, p.HasMax = n, true
 				}
-				p.MaxAffected, p.HasMax = n, true
 				continue
-			}
-			if k == "timezone" {
-				// Accepted for compatibility; responses are rendered in
-				// the session time zone.
-				p.invalid = append(p.invalid, part)
+			case "timezone":
+				if validZone != nil && validZone(v) {
+					if p.Timezone == "" {
+						p.Timezone = v
+					}
+				} else {
+					p.invalid = append(p.invalid, part)
+				}
 				continue
 			}
 			allowed, known := preferValues[k]
@@ -69,21 +75,25 @@ func ParsePrefer(h http.Header) (Prefer, error) {
 				p.invalid = append(p.invalid, part)
 				continue
 			}
+			var field *string
 			switch k {
 			case "return":
-				p.Return = v
+				field = &p.Return
 			case "count":
-				p.Count = v
+				field = &p.Count
 			case "resolution":
-				p.Resolution = v
+				field = &p.Resolution
 			case "missing":
-				p.Missing = v
+				field = &p.Missing
 			case "handling":
-				p.Handling = v
+				field = &p.Handling
 			case "tx":
-				p.Tx = v
+				field = &p.Tx
 			case "params":
-				p.Params = v
+				field = &p.Params
+			}
+			if *field == "" {
+				*field = v
 			}
 		}
 	}
@@ -106,8 +116,34 @@ func contains(list []string, s string) bool {
 // apply records a preference as honoured.
 func (p *Prefer) apply(s string) { p.applied = append(p.applied, s) }
 
-// appliedHeader renders Preference-Applied.
-func (p *Prefer) appliedHeader() string { return strings.Join(p.applied, ", ") }
+// applyCommon records the preferences every response reports when given:
+// handling and timezone.
+func (p *Prefer) applyCommon() {
+	if p.Handling != "" {
+		p.apply("handling=" + p.Handling)
+	}
+	if p.Timezone != "" {
+		p.apply("timezone=" + p.Timezone)
+	}
+}
+
+// appliedOrder is the order PostgREST lists applied preferences in.
+var appliedOrder = []string{"resolution", "missing", "return", "params", "count", "tx", "handling", "timezone", "max-affected"}
+
+// appliedHeader renders Preference-Applied, in PostgREST's order.
+func (p *Prefer) appliedHeader() string {
+	rank := func(s string) int {
+		k, _, _ := strings.Cut(s, "=")
+		for i, x := range appliedOrder {
+			if x == k {
+				return i
+			}
+		}
+		return len(appliedOrder)
+	}
+	sort.SliceStable(p.applied, func(i, j int) bool { return rank(p.applied[i]) < rank(p.applied[j]) })
+	return strings.Join(p.applied, ", ")
+}
 
 // Media types Fluxbase produces.
 const (

@@ -330,7 +330,7 @@ func TestParsePrefer(t *testing.T) {
 	h := http.Header{}
 	h.Add("Prefer", "return=representation, count=exact")
 	h.Add("Prefer", "resolution=merge-duplicates,missing=default,tx=rollback,max-affected=5,handling=lenient,bogus=1")
-	p, err := ParsePrefer(h)
+	p, err := ParsePrefer(h, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -339,14 +339,44 @@ func TestParsePrefer(t *testing.T) {
 		t.Errorf("prefer %#v", p)
 	}
 	h = http.Header{"Prefer": {"handling=strict, bogus=1, count=sometimes"}}
-	_, err = ParsePrefer(h)
+	_, err = ParsePrefer(h, nil)
 	var he *httpx.Error
 	if !errors.As(err, &he) || he.Code != "PGRST122" || he.Status != 400 || !strings.Contains(he.Details.(string), "bogus=1") {
 		t.Errorf("strict error %#v", err)
 	}
 	h = http.Header{"Prefer": {"handling=strict, return=minimal"}}
-	if _, err := ParsePrefer(h); err != nil {
+	if _, err := ParsePrefer(h, nil); err != nil {
 		t.Errorf("strict with valid preferences: %v", err)
+	}
+	// The first preference of a kind wins, across headers too.
+	h = http.Header{"Prefer": {"return=headers-only, count=planned", "return=representation, count=exact, max-affected=2, max-affected=9"}}
+	if p, err := ParsePrefer(h, nil); err != nil || p.Return != "headers-only" || p.Count != "planned" || p.MaxAffected != 2 {
+		t.Errorf("first wins: %#v, %v", p, err)
+	}
+	// timezone= is valid only when the zone check accepts it.
+	zones := func(z string) bool { return z == "Europe/Berlin" }
+	h = http.Header{"Prefer": {"timezone=Europe/Berlin, timezone=UTC"}}
+	if p, err := ParsePrefer(h, zones); err != nil || p.Timezone != "Europe/Berlin" {
+		t.Errorf("timezone: %#v, %v", p, err)
+	}
+	h = http.Header{"Prefer": {"handling=strict, timezone=Europe/Paris"}}
+	if _, err := ParsePrefer(h, zones); err == nil {
+		t.Error("an unknown zone with handling=strict is accepted")
+	}
+	h = http.Header{"Prefer": {"handling=strict, max-affected=x"}}
+	if p, err := ParsePrefer(h, zones); err != nil || p.HasMax {
+		t.Errorf("a malformed max-affected: %#v, %v", p, err)
+	}
+}
+
+func TestPreferenceAppliedOrder(t *testing.T) {
+	var p Prefer
+	for _, s := range []string{"timezone=UTC", "handling=lenient", "tx=commit", "count=exact", "return=minimal", "missing=default", "resolution=merge-duplicates", "max-affected=3"} {
+		p.apply(s)
+	}
+	want := "resolution=merge-duplicates, missing=default, return=minimal, count=exact, tx=commit, handling=lenient, timezone=UTC, max-affected=3"
+	if got := p.appliedHeader(); got != want {
+		t.Errorf("Preference-Applied = %q, want %q", got, want)
 	}
 }
 

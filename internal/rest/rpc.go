@@ -2,9 +2,11 @@ package rest
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"io"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 
@@ -60,7 +62,7 @@ func (h *Handler) serveRPC(w http.ResponseWriter, r *http.Request, fam family, n
 	}
 
 	var keys []string
-	var argsJSON string
+	var argsJSON, whole string
 	var rawBody *string
 	if post {
 		raw, err := io.ReadAll(r.Body)
@@ -77,20 +79,29 @@ func (h *Handler) serveRPC(w http.ResponseWriter, r *http.Request, fam family, n
 			return
 		}
 		body := string(raw)
-		if req.prefer.Params == "single-object" {
+		whole = body
+		switch {
+		case req.prefer.Params == "single-object":
 			rawBody = &body
-		} else if raw[0] == '{' {
-			var obj map[string]json.RawMessage
-			if err := json.Unmarshal(raw, &obj); err != nil {
-				h.fail(w, r, req, errBadJSON(jsonErr(err)))
+		case raw[0] == '{' || raw[0] == '[':
+			// An array is no bulk call (PostgREST dropped those in 11.0):
+			// its objects must share their keys, which choose the
+			// function, and the first object's values are the
+			// arguments. A function with a single unnamed parameter
+			// gets the whole array.
+			first, objKeys, err := rpcArguments(raw, q.HasColumns)
+			if err != nil {
+				h.fail(w, r, req, err)
 				return
 			}
-			for k := range obj {
-				keys = append(keys, k)
+			keys, argsJSON = objKeys, first
+			if q.HasColumns {
+				// columns= names the arguments; the objects' keys are
+				// not checked, as in PostgREST.
+				keys = append([]string(nil), q.Columns...)
+				sort.Strings(keys)
 			}
-			sort.Strings(keys)
-			argsJSON = body
-		} else {
+		default:
 			rawBody = &body
 		}
 	} else {
@@ -142,7 +153,7 @@ func (h *Handler) serveRPC(w http.ResponseWriter, r *http.Request, fam family, n
 			return
 		}
 		if fn.SingleUnnamedParam {
-			body := argsJSON
+			body := cmp.Or(whole, argsJSON)
 			rawBody = &body
 		}
 	}
@@ -218,4 +229,45 @@ func (h *Handler) serveRPC(w http.ResponseWriter, r *http.Request, fam family, n
 		}
 		return http.StatusOK, nil
 	})
+}
+
+// rpcArguments reads a JSON object, or an array of objects with the same
+// keys, as the arguments of a call: the first object's text and its sorted
+// keys. An empty array has no arguments. With firstOnly (columns= names
+// the arguments) only the first object is looked at.
+func rpcArguments(raw []byte, firstOnly bool) (string, []string, error) {
+	objects := []json.RawMessage{raw}
+	if raw[0] == '[' {
+		objects = nil
+		if err := json.Unmarshal(raw, &objects); err != nil {
+			return "", nil, errBadJSON(jsonErr(err))
+		}
+		if len(objects) == 0 {
+			return "{}", nil, nil
+		}
+		if firstOnly {
+			objects = objects[:1]
+		}
+	}
+	var keys []string
+	for i, o := range objects {
+		var obj map[string]json.RawMessage
+		if err := json.Unmarshal(o, &obj); err != nil || obj == nil {
+			if i == 0 && len(objects) == 1 && raw[0] == '{' {
+				return "", nil, errBadJSON(jsonErr(err))
+			}
+			return "", nil, errKeysMismatch()
+		}
+		ks := make([]string, 0, len(obj))
+		for k := range obj {
+			ks = append(ks, k)
+		}
+		sort.Strings(ks)
+		if i == 0 {
+			keys = ks
+		} else if !slices.Equal(ks, keys) {
+			return "", nil, errKeysMismatch()
+		}
+	}
+	return string(objects[0]), keys, nil
 }

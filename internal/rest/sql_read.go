@@ -211,6 +211,15 @@ func (s *sqlb) nodeSelect(n *node, from, alias string, extra []string, limit, of
 			continue
 		}
 		e, g := s.itemSQL(n, it, alias)
+		if it.embed != nil && n.hasAggs {
+			// Beside aggregates an embed is a grouping term, as in
+			// PostgREST: rows with equal embedded values form one group.
+			// json has no equality, so the value is jsonb; the GROUP BY
+			// names it by position so that its parameters appear once.
+			cols = append(cols, "("+e+")::jsonb AS "+quoteIdent(it.name))
+			group = append(group, strconv.Itoa(len(cols)))
+			continue
+		}
 		cols = append(cols, e+" AS "+quoteIdent(it.name))
 		if g {
 			group = append(group, e)
@@ -230,22 +239,6 @@ func (s *sqlb) nodeSelect(n *node, from, alias string, extra []string, limit, of
 	conds := append(append([]string(nil), extra...), s.whereConds(n, alias)...)
 	if len(conds) > 0 {
 		b.WriteString(" WHERE " + strings.Join(conds, " AND "))
-	}
-	if n.hasAggs {
-		// Embeds are correlated on the embedding side's key columns;
-		// grouping by them lets the embeds appear beside aggregates.
-		for _, c := range n.embeds {
-			if c.spread || c.rel == nil {
-				continue
-			}
-			cols := c.rel.Columns
-			if c.rel.Junction != nil {
-				cols = c.rel.Junction.SourceColumns
-			}
-			for _, k := range cols {
-				group = append(group, alias+"."+quoteIdent(k))
-			}
-		}
 	}
 	if n.hasAggs && len(group) > 0 {
 		b.WriteString(" GROUP BY " + strings.Join(group, ", "))
@@ -361,7 +354,7 @@ func buildRead(root *node, source string, page Page, count countMode, format bod
 		total = s.plannedCountSQL(root, source, count, page)
 	}
 	q := "SELECT " + total + " AS total_count, count(*) AS page_count, " + jsonBodyExpr("_s", format) +
-		" AS body FROM (" + inner + ") _s"
+		" AS body" + responseSettings + " FROM (" + inner + ") _s"
 	return readStatement{SQL: q, Args: s.args}
 }
 

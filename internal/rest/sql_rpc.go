@@ -148,7 +148,7 @@ func buildRPC(call rpcCall, root *node, page Page, count countMode, format bodyF
 		}
 		return st, nil
 	case fn.ReturnKind == schema.ReturnVoid:
-		q := "SELECT NULL::bigint AS total_count, 1::bigint AS page_count, NULL::text AS body FROM " + src + " AS _f"
+		q := "SELECT NULL::bigint AS total_count, 1::bigint AS page_count, NULL::text AS body" + responseSettings + " FROM " + src + " AS _f"
 		return readStatement{SQL: q, Args: s.args}, nil
 	case fn.ReturnsSet:
 		var limit, offset string
@@ -166,10 +166,10 @@ func buildRPC(call rpcCall, root *node, page Page, count countMode, format bodyF
 		if format.media == mediaCSV {
 			agg = "coalesce(string_agg(_f.v::text, chr(10)), '')"
 		}
-		q := "SELECT " + total + " AS total_count, count(*) AS page_count, " + agg + " AS body FROM (SELECT v FROM " + src + " AS _f(v)" + limit + offset + ") _f"
+		q := "SELECT " + total + " AS total_count, count(*) AS page_count, " + agg + " AS body" + responseSettings + " FROM (SELECT v FROM " + src + " AS _f(v)" + limit + offset + ") _f"
 		return readStatement{SQL: q, Args: s.args}, nil
 	default:
-		q := "SELECT NULL::bigint AS total_count, 1::bigint AS page_count, to_json(_f.v)::text AS body FROM " + src + " AS _f(v)"
+		q := "SELECT NULL::bigint AS total_count, 1::bigint AS page_count, to_json(_f.v)::text AS body" + responseSettings + " FROM " + src + " AS _f(v)"
 		return readStatement{SQL: q, Args: s.args}, nil
 	}
 }

@@ -68,6 +68,8 @@ func buildWrite(w writeSpec, format bodyFormat) readStatement {
 			for _, c := range w.columns {
 				v := "_r." + quoteIdent(c.Name)
 				switch {
+				case c.Generated:
+					// Only sent values get here; PostgreSQL refuses them.
 				case c.Default != "":
 					// The default expression comes from the catalog.
 					v = "CASE WHEN _e.j::jsonb ? " + s.arg(c.Name) + "::text THEN " + v + " ELSE " + c.Default + " END"
@@ -154,7 +156,7 @@ func buildWrite(w writeSpec, format bodyFormat) readStatement {
 		inserted = "(SELECT count(*) FROM pgrst_mut WHERE pgrst_inserted)"
 	}
 	q := "WITH pgrst_mut AS (" + cte + ") SELECT NULL::bigint AS total_count, count(*) AS page_count, " + body +
-		" AS body, " + location + " AS location, " + inserted + " AS inserted FROM (" + inner + ") _s"
+		" AS body, " + location + " AS location, " + inserted + " AS inserted" + responseSettings + " FROM (" + inner + ") _s"
 	return readStatement{SQL: q, Args: s.args}
 }
 

@@ -336,15 +336,12 @@ func (h *Handler) write(w http.ResponseWriter, req *request, t *schema.Table, q 
 	if req.accept.Media == mediaPlan {
 		spec.wantBody = true
 	}
-	if pref.Count == "exact" {
-		pref.apply("count=exact")
+	if pref.Count != "" {
+		pref.apply("count=" + pref.Count)
 	}
 	strict := pref.Handling == "strict"
-	if pref.HasMax && strict {
+	if pref.HasMax && strict && method != http.MethodPost && method != http.MethodPut {
 		pref.apply(fmt.Sprintf("max-affected=%d", pref.MaxAffected))
-	}
-	if strict {
-		pref.apply("handling=strict")
 	}
 	format := bodyFormat{media: req.accept.Media, stripNulls: req.accept.NullsStrip}
 	if format.media == mediaCSV || format.media == mediaText || format.media == mediaOctet {
@@ -412,7 +409,7 @@ func (h *Handler) shapeWrite(req *request, spec *writeSpec, pl *payload, q *Quer
 	if q.HasColumns {
 		keys = q.Columns
 	} else if len(pl.keySets) > 1 && !pl.sameKeys() && pref.Missing != "default" {
-		return errBadJSON("All object keys must match")
+		return errKeysMismatch()
 	}
 	if len(pl.keySets) > 1 && pref.Missing == "default" {
 		seen := map[string]bool{}
@@ -435,10 +432,27 @@ func (h *Handler) shapeWrite(req *request, spec *writeSpec, pl *payload, q *Quer
 		}
 		set[k] = true
 	}
-	for _, c := range t.Columns {
-		if set[c.Name] {
-			spec.columns = append(spec.columns, c)
+	var given map[string]bool
+	if pref.Missing == "default" && spec.kind == writeInsert {
+		given = map[string]bool{}
+		for _, ks := range pl.keySets {
+			for _, k := range ks {
+				given[k] = true
+			}
 		}
+	}
+	for _, c := range t.Columns {
+		if !set[c.Name] {
+			continue
+		}
+		if given != nil && !given[c.Name] && (c.Generated || c.Identity == schema.IdentityAlways) {
+			// The default of a generated column, or of an identity column
+			// GENERATED ALWAYS, is what PostgreSQL computes when the column
+			// is left out; no expression can stand in for it. A value sent
+			// for one still reaches PostgreSQL, which refuses it (428C9).
+			continue
+		}
+		spec.columns = append(spec.columns, c)
 	}
 	switch spec.kind {
 	case writeInsert:
@@ -447,22 +461,23 @@ func (h *Handler) shapeWrite(req *request, spec *writeSpec, pl *payload, q *Quer
 			body = "[" + body + "]"
 		}
 		spec.body = body
-		if pref.Missing == "default" {
+		switch pref.Missing {
+		case "default":
 			spec.missingDefault = true
 			pref.apply("missing=default")
+		case "null":
+			pref.apply("missing=null")
 		}
-		if pref.Resolution != "" {
+		spec.onConflict = q.OnConflict
+		if len(spec.onConflict) == 0 {
+			spec.onConflict = t.PrimaryKey
+		}
+		// Without a primary key or on_conflict= there is nothing to
+		// detect duplicates by: PostgREST then inserts plainly and does
+		// not report the resolution as applied.
+		if pref.Resolution != "" && len(spec.onConflict) > 0 {
 			spec.resolution = pref.Resolution
 			pref.apply("resolution=" + pref.Resolution)
-			spec.onConflict = q.OnConflict
-			if len(spec.onConflict) == 0 {
-				spec.onConflict = t.PrimaryKey
-			}
-			if len(spec.onConflict) == 0 {
-				return httpx.NewError(http.StatusBadRequest, "42P10",
-					fmt.Sprintf("%s.%s has no primary key to detect duplicates with", t.Schema, t.Name)).
-					WithHint("name the columns of a unique constraint with on_conflict=, such as ?on_conflict=email")
-			}
 			for _, c := range spec.onConflict {
 				if t.Column(c) == nil {
 					return errColumnWrite(c, t)

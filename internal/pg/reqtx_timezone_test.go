@@ -1,0 +1,58 @@
+package pg_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/fluxbase/fluxbase/internal/config"
+	"github.com/fluxbase/fluxbase/internal/pg"
+)
+
+// TestRequestTimeZone checks that Request.TimeZone is the transaction's
+// TimeZone on both paths (a pipelined read and a write), with or without a
+// statement timeout, and does not outlive the transaction.
+func TestRequestTimeZone(t *testing.T) {
+	t.Parallel()
+	_, dsn := newDB(t)
+	ctx := context.Background()
+	db := connectAPI(t, config.DatabaseConfig{}, dsn, nil)
+	defer db.Close()
+	// The requests run one after another and so mostly reuse a connection,
+	// where a zone leaking into the next transaction would show.
+	zone := func(req pg.Request) string {
+		t.Helper()
+		var z string
+		err := db.QueryInRequestTx(ctx, req, `select current_setting('TimeZone') || ' ' || to_char(timestamptz '2024-01-01 12:00:00+00', 'HH24')`, nil, func(rows pgx.Rows) error {
+			for rows.Next() {
+				if err := rows.Scan(&z); err != nil {
+					return err
+				}
+			}
+			return rows.Err()
+		})
+		if err != nil {
+			t.Fatalf("%+v: %v", req, err)
+		}
+		return z
+	}
+	base := zone(pg.Request{Role: "anon", ReadOnly: true})
+	for _, req := range []pg.Request{
+		{Role: "anon", ReadOnly: true, TimeZone: "Asia/Tokyo"},
+		{Role: "anon", TimeZone: "Asia/Tokyo"},
+		{Role: "anon", ReadOnly: true, TimeZone: "Asia/Tokyo", StatementTimeout: 5e9},
+		{Role: "authenticated", Claims: []byte(`{"sub":{"nested":1}}`), TimeZone: "Asia/Tokyo"},
+	} {
+		if got := zone(req); got != "Asia/Tokyo 21" {
+			t.Errorf("%+v: %q, want Asia/Tokyo 21", req, got)
+		}
+		if got := zone(pg.Request{Role: "anon", ReadOnly: true}); got != base {
+			t.Errorf("the zone outlived its transaction: %q, want %q", got, base)
+		}
+	}
+	err := db.QueryInRequestTx(ctx, pg.Request{Role: "anon", ReadOnly: true, TimeZone: "Not/AZone"}, `select 1`, nil, func(pgx.Rows) error { return nil })
+	if err == nil {
+		t.Error("an unknown zone was accepted")
+	}
+}
