@@ -6,8 +6,10 @@
 // starts) it measures:
 //
 //   - a large transfer (1 GiB by default) uploaded and downloaded through
-//     Fluxbase's storage API, against `cp` (local; the upload baseline also
-//     fsyncs, as Fluxbase does) or direct minio-go put and get (S3);
+//     Fluxbase's storage API, against `cp` (local: the upload baseline also
+//     fsyncs, as Fluxbase does; the download, saved to a file, against cp
+//     of the stored file to a file, and discarded, against cp to
+//     /dev/null) or direct minio-go put and get (S3);
 //   - the peak resident memory of the Fluxbase process during those
 //     transfers, above what it used before (VmHWM after resetting it, read
 //     from /proc);
@@ -87,6 +89,72 @@ type result struct {
 	fRange, bRange       string  // "min–max" over the runs, for large transfers
 	unit                 string
 	rssIncrease, rssBase int64 // bytes, for large transfers
+	// cpu is the processor time of the server processes per GiB moved,
+	// during Fluxbase's transfer and during the baseline's, for large
+	// transfers: a figure that the machine's other load disturbs far less
+	// than throughput.
+	cpu string
+}
+
+// procCPU tracks the processor time of named processes.
+type procCPU struct {
+	names []string
+	pids  []int
+}
+
+// seconds returns the user and system time of each process so far.
+func (p procCPU) seconds() []float64 {
+	out := make([]float64, len(p.pids))
+	for i, pid := range p.pids {
+		out[i] = cpuSeconds(pid)
+	}
+	return out
+}
+
+// cpuSeconds is utime + stime of pid, from /proc/PID/stat.
+func cpuSeconds(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name, which may contain spaces.
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	return (u + st) / clockTicks
+}
+
+// clockTicks is USER_HZ, the unit of /proc/PID/stat times on Linux.
+const clockTicks = 100
+
+// cpuMeter sums the processor time of procs during timed steps.
+type cpuMeter struct {
+	procs procCPU
+	sum   []float64
+}
+
+func newCPUMeter(p procCPU) *cpuMeter { return &cpuMeter{procs: p, sum: make([]float64, len(p.pids))} }
+
+func (m *cpuMeter) measure(fn func() (int64, error)) (int64, error) {
+	before := m.procs.seconds()
+	n, err := fn()
+	for i, v := range m.procs.seconds() {
+		m.sum[i] += v - before[i]
+	}
+	return n, err
+}
+
+// describe formats the time per GiB during Fluxbase's transfers (f) and
+// the baseline's (b), moving gib GiB each.
+func describeCPU(p procCPU, f, b *cpuMeter, gib float64) string {
+	var parts []string
+	for i, name := range p.names {
+		parts = append(parts, fmt.Sprintf("%s %.2f / %.2f", name, f.sum[i]/gib, b.sum[i]/gib))
+	}
+	return strings.Join(parts, ", ")
 }
 
 func run(o options) error {
@@ -160,6 +228,21 @@ func benchLocal(ctx context.Context, o options, root, src string) ([]result, err
 	}
 
 	copyOf := func(i int) string { return filepath.Join(dir, fmt.Sprintf("copy-%d.bin", i)) }
+	// A download saves the file, so the download's counterpart is cp of
+	// the stored file to another file of the same file system: no fsync on
+	// either side (a downloading client does not fsync either), the
+	// source in the page cache for both (each was just written), and each
+	// destination removed as soon as it has been measured. cp to /dev/null,
+	// which writes nothing, is kept for comparison with earlier figures.
+	received := filepath.Join(dir, "received.bin")
+	cpDownload := func(dst string) func(i int) (int64, error) {
+		return func(i int) (int64, error) {
+			if out, err := exec.Command("cp", copyOf(i), dst).CombinedOutput(); err != nil {
+				return 0, fmt.Errorf("cp: %v: %s", err, out)
+			}
+			return o.size, nil
+		}
+	}
 	base := transfer{
 		upload: func(i int) (int64, error) {
 			if out, err := exec.Command("cp", src, copyOf(i)).CombinedOutput(); err != nil {
@@ -167,15 +250,22 @@ func benchLocal(ctx context.Context, o options, root, src string) ([]result, err
 			}
 			return o.size, fsyncFile(copyOf(i))
 		},
-		download: func(i int) (int64, error) {
-			if out, err := exec.Command("cp", copyOf(i), "/dev/null").CombinedOutput(); err != nil {
-				return 0, fmt.Errorf("cp: %v: %s", err, out)
-			}
-			return o.size, nil
+		downloads: []download{
+			{
+				what:     " to a file vs cp to a file",
+				fluxbase: func(_ int, name string) (int64, error) { return fb.downloadFile(name, received) },
+				baseline: cpDownload(received),
+			},
+			{
+				what:     " (discarded) vs cp to /dev/null",
+				fluxbase: func(_ int, name string) (int64, error) { return fb.download(name, io.Discard) },
+				baseline: cpDownload("/dev/null"),
+			},
 		},
 		remove: func(i int) error { return os.Remove(copyOf(i)) },
 	}
-	rs, err := measureLarge(o, "local", "cp", fb, src, base)
+	procs := procCPU{names: []string{"fluxbase"}, pids: []int{fb.Cmd.Process.Pid}}
+	rs, err := measureLarge(o, "local", "cp", fb, src, base, procs, func() error { return removeIfExists(received) })
 	if err != nil {
 		return nil, err
 	}
@@ -190,7 +280,7 @@ func benchLocal(ctx context.Context, o options, root, src string) ([]result, err
 	if err != nil {
 		return nil, err
 	}
-	hrs, err := measurePlainLarge(o, fb.client, plainLarge, src, rs)
+	hrs, err := measurePlainLarge(o, fb.client, plainLarge, src, rs[0], rs[2])
 	plainLarge.Close()
 	if err != nil {
 		return nil, err
@@ -259,7 +349,8 @@ func benchS3(ctx context.Context, o options, root, src string) ([]result, error)
 		return nil, err
 	}
 
-	// The baseline uploads with the part size Fluxbase's S3 backend uses.
+	// The baseline uploads in 16 MiB parts; from a file, minio-go sends
+	// four of them at a time.
 	const partSize = 16 << 20
 	big := func(i int) string { return fmt.Sprintf("big-%d.bin", i) }
 	base := transfer{
@@ -272,17 +363,21 @@ func benchS3(ctx context.Context, o options, root, src string) ([]result, error)
 			info, err := client.PutObject(ctx, "baseline", big(i), f, o.size, minio.PutObjectOptions{PartSize: partSize, ContentType: "application/octet-stream"})
 			return info.Size, err
 		},
-		download: func(i int) (int64, error) {
-			obj, err := client.GetObject(ctx, "baseline", big(i), minio.GetObjectOptions{})
-			if err != nil {
-				return 0, err
-			}
-			defer obj.Close()
-			return drain(obj)
-		},
+		downloads: []download{{
+			fluxbase: func(_ int, name string) (int64, error) { return fb.download(name, io.Discard) },
+			baseline: func(i int) (int64, error) {
+				obj, err := client.GetObject(ctx, "baseline", big(i), minio.GetObjectOptions{})
+				if err != nil {
+					return 0, err
+				}
+				defer obj.Close()
+				return drain(obj)
+			},
+		}},
 		remove: func(i int) error { return client.RemoveObject(ctx, "baseline", big(i), minio.RemoveObjectOptions{}) },
 	}
-	rs, err := measureLarge(o, "s3", "minio-go put/get", fb, src, base)
+	procs := procCPU{names: []string{"fluxbase", "versitygw"}, pids: []int{fb.Cmd.Process.Pid, gw.cmd.Process.Pid}}
+	rs, err := measureLarge(o, "s3", "minio-go put/get", fb, src, base, procs, func() error { return nil })
 	if err != nil {
 		return nil, err
 	}
@@ -373,34 +468,47 @@ func httpDo(client *http.Client, method, url string, body []byte, out io.Writer)
 // its own copy, and removes it only after the run, so that no timed step
 // pays for deleting the previous one.
 type transfer struct {
-	upload, download func(i int) (int64, error)
-	remove           func(i int) error
+	upload    func(i int) (int64, error)
+	downloads []download
+	remove    func(i int) error
+}
+
+// download is one way of measuring the large download: what the client
+// does with the bytes (fluxbase downloads object name in run i) and the
+// baseline it is compared with.
+type download struct {
+	what     string // "download" followed by this, e.g. " to a file vs cp to a file"
+	fluxbase func(i int, name string) (int64, error)
+	baseline func(i int) (int64, error)
 }
 
 // measureLarge uploads and downloads src through Fluxbase and through the
 // baseline, alternating them, runs times, and reports median throughputs
-// and the largest memory increase of the Fluxbase process.
-func measureLarge(o options, backend, baseName string, fb *fluxbase, src string, base transfer) ([]result, error) {
-	var upF, upB, downF, downB []float64
-	var rssUp, rssDown, rssBase int64
+// and the largest memory increase of the Fluxbase process: one row for
+// the upload, then one for each way of downloading. cleanup runs after
+// each timed download (untimed), to remove what it saved.
+func measureLarge(o options, backend, baseName string, fb *fluxbase, src string, base transfer, procs procCPU, cleanup func() error) ([]result, error) {
+	var upF, upB []float64
+	cpuUpF, cpuUpB := newCPUMeter(procs), newCPUMeter(procs)
+	cpuDownF := make([]*cpuMeter, len(base.downloads))
+	cpuDownB := make([]*cpuMeter, len(base.downloads))
+	for k := range base.downloads {
+		cpuDownF[k], cpuDownB[k] = newCPUMeter(procs), newCPUMeter(procs)
+	}
+	downF := make([][]float64, len(base.downloads))
+	downB := make([][]float64, len(base.downloads))
+	rssDown := make([]int64, len(base.downloads))
+	var rssUp, rssBase int64
 	for i := 0; i < o.runs; i++ {
 		fmt.Fprintf(os.Stderr, "%s: large transfer, run %d of %d\n", backend, i+1, o.runs)
 		// The baseline goes first in even runs and last in odd ones, so
 		// that neither always finds the caches in the other's wake.
 		baseUp := func() error {
-			d, _, err := timed(func() (int64, error) { return base.upload(i) })
+			d, _, err := timed(func() (int64, error) { return cpuUpB.measure(func() (int64, error) { return base.upload(i) }) })
 			if err != nil {
 				return fmt.Errorf("baseline upload: %w", err)
 			}
 			upB = append(upB, mbps(o.size, d))
-			return nil
-		}
-		baseDown := func() error {
-			d, _, err := timed(func() (int64, error) { return base.download(i) })
-			if err != nil {
-				return fmt.Errorf("baseline download: %w", err)
-			}
-			downB = append(downB, mbps(o.size, d))
 			return nil
 		}
 		if i%2 == 0 {
@@ -414,7 +522,9 @@ func measureLarge(o options, backend, baseName string, fb *fluxbase, src string,
 			return nil, err
 		}
 		name := fmt.Sprintf("big-%d.bin", i)
-		d, n, err := timed(func() (int64, error) { return fb.upload(name, src, o.size) })
+		d, n, err := timed(func() (int64, error) {
+			return cpuUpF.measure(func() (int64, error) { return fb.upload(name, src, o.size) })
+		})
 		if err != nil {
 			return nil, fmt.Errorf("fluxbase upload: %w", err)
 		}
@@ -434,31 +544,46 @@ func measureLarge(o options, backend, baseName string, fb *fluxbase, src string,
 			}
 		}
 
-		if i%2 == 0 {
-			if err := baseDown(); err != nil {
+		for k, dl := range base.downloads {
+			baseDown := func() error {
+				d, _, err := timed(func() (int64, error) { return cpuDownB[k].measure(func() (int64, error) { return dl.baseline(i) }) })
+				if err != nil {
+					return fmt.Errorf("baseline download: %w", err)
+				}
+				downB[k] = append(downB[k], mbps(o.size, d))
+				return cleanup()
+			}
+			if i%2 == 0 {
+				if err := baseDown(); err != nil {
+					return nil, err
+				}
+			}
+			before, err = fb.resetPeak()
+			if err != nil {
 				return nil, err
 			}
-		}
-		before, err = fb.resetPeak()
-		if err != nil {
-			return nil, err
-		}
-		d, n, err = timed(func() (int64, error) { return fb.download(name, io.Discard) })
-		if err != nil {
-			return nil, fmt.Errorf("fluxbase download: %w", err)
-		}
-		if n != o.size {
-			return nil, fmt.Errorf("fluxbase download returned %d bytes, want %d", n, o.size)
-		}
-		downF = append(downF, mbps(o.size, d))
-		peak, err = fb.peak()
-		if err != nil {
-			return nil, err
-		}
-		rssDown = max(rssDown, peak-before)
-		if i%2 == 1 {
-			if err := baseDown(); err != nil {
+			d, n, err = timed(func() (int64, error) {
+				return cpuDownF[k].measure(func() (int64, error) { return dl.fluxbase(i, name) })
+			})
+			if err != nil {
+				return nil, fmt.Errorf("fluxbase download: %w", err)
+			}
+			if n != o.size {
+				return nil, fmt.Errorf("fluxbase download returned %d bytes, want %d", n, o.size)
+			}
+			downF[k] = append(downF[k], mbps(o.size, d))
+			peak, err = fb.peak()
+			if err != nil {
 				return nil, err
+			}
+			rssDown[k] = max(rssDown[k], peak-before)
+			if err := cleanup(); err != nil {
+				return nil, err
+			}
+			if i%2 == 1 {
+				if err := baseDown(); err != nil {
+					return nil, err
+				}
 			}
 		}
 		if i < o.runs-1 {
@@ -480,17 +605,28 @@ func measureLarge(o options, backend, baseName string, fb *fluxbase, src string,
 		return nil, err
 	}
 	what := human(o.size)
-	return []result{
-		{backend: backend, what: what + " upload vs " + baseName, fluxbase: median(upF), baseline: median(upB), fRange: spread(upF), bRange: spread(upB), unit: "MB/s", rssIncrease: rssUp, rssBase: rssBase},
-		{backend: backend, what: what + " download vs " + baseName, fluxbase: median(downF), baseline: median(downB), fRange: spread(downF), bRange: spread(downB), unit: "MB/s", rssIncrease: rssDown, rssBase: rssBase},
-	}, nil
+	gib := float64(o.runs) * float64(o.size) / (1 << 30)
+	rs := []result{
+		{backend: backend, what: what + " upload vs " + baseName, fluxbase: median(upF), baseline: median(upB), fRange: spread(upF), bRange: spread(upB), unit: "MB/s", rssIncrease: rssUp, rssBase: rssBase,
+			cpu: describeCPU(procs, cpuUpF, cpuUpB, gib)},
+	}
+	for k, dl := range base.downloads {
+		w := dl.what
+		if w == "" {
+			w = " vs " + baseName
+		}
+		rs = append(rs, result{backend: backend, what: what + " download" + w, fluxbase: median(downF[k]), baseline: median(downB[k]), fRange: spread(downF[k]), bRange: spread(downB[k]), unit: "MB/s", rssIncrease: rssDown[k], rssBase: rssBase,
+			cpu: describeCPU(procs, cpuDownF[k], cpuDownB[k], gib)})
+	}
+	return rs, nil
 }
 
 // measurePlainLarge uploads and downloads src through a bare HTTP server
-// o.runs times and compares the medians with Fluxbase's (fb[0] upload,
-// fb[1] download, measured by measureLarge).
-func measurePlainLarge(o options, client *http.Client, plain *plainServer, src string, fb []result) ([]result, error) {
-	var up, down []float64
+// o.runs times and compares the medians with Fluxbase's (up and down, the
+// latter discarding the bytes as this client does, measured by
+// measureLarge).
+func measurePlainLarge(o options, client *http.Client, plain *plainServer, src string, up, down result) ([]result, error) {
+	var upP, downP []float64
 	for i := 0; i < o.runs; i++ {
 		fmt.Fprintf(os.Stderr, "local: large transfer through net/http, run %d of %d\n", i+1, o.runs)
 		target := plain.URL + "/" + strconv.Itoa(i)
@@ -518,7 +654,7 @@ func measurePlainLarge(o options, client *http.Client, plain *plainServer, src s
 		if err != nil {
 			return nil, err
 		}
-		up = append(up, mbps(o.size, d))
+		upP = append(upP, mbps(o.size, d))
 		var n int64
 		d, _, err = timed(func() (int64, error) {
 			res, err := client.Get(target)
@@ -535,15 +671,15 @@ func measurePlainLarge(o options, client *http.Client, plain *plainServer, src s
 		if n != o.size {
 			return nil, fmt.Errorf("GET %s: %d bytes, want %d", target, n, o.size)
 		}
-		down = append(down, mbps(o.size, d))
+		downP = append(downP, mbps(o.size, d))
 		if err := os.Remove(filepath.Join(plain.dir, strconv.Itoa(i))); err != nil {
 			return nil, err
 		}
 	}
 	what := human(o.size)
 	return []result{
-		{backend: "local", what: what + " upload vs net/http PUT (fsync, rename)", fluxbase: fb[0].fluxbase, baseline: median(up), fRange: fb[0].fRange, bRange: spread(up), unit: "MB/s", rssIncrease: fb[0].rssIncrease, rssBase: fb[0].rssBase},
-		{backend: "local", what: what + " download vs net/http ServeFile", fluxbase: fb[1].fluxbase, baseline: median(down), fRange: fb[1].fRange, bRange: spread(down), unit: "MB/s", rssIncrease: fb[1].rssIncrease, rssBase: fb[1].rssBase},
+		{backend: "local", what: what + " upload vs net/http PUT (fsync, rename)", fluxbase: up.fluxbase, baseline: median(upP), fRange: up.fRange, bRange: spread(upP), unit: "MB/s", rssIncrease: up.rssIncrease, rssBase: up.rssBase},
+		{backend: "local", what: what + " download (discarded) vs net/http ServeFile", fluxbase: down.fluxbase, baseline: median(downP), fRange: down.fRange, bRange: spread(downP), unit: "MB/s", rssIncrease: down.rssIncrease, rssBase: down.rssBase},
 	}, nil
 }
 
@@ -642,8 +778,8 @@ func spread(v []float64) string {
 func printResults(o options, rs []result) {
 	fmt.Printf("Storage benchmark: %d run(s) of each large transfer (median, range in brackets), %d small objects; GOMAXPROCS=%d, %d CPUs\n\n",
 		o.runs, o.small, runtime.GOMAXPROCS(0), runtime.NumCPU())
-	fmt.Println("| backend | measurement | Fluxbase | baseline | ratio | peak RSS increase |")
-	fmt.Println("|---|---|---:|---:|---:|---:|")
+	fmt.Println("| backend | measurement | Fluxbase | baseline | ratio | peak RSS increase | server CPU s/GiB (Fluxbase's run / baseline's) |")
+	fmt.Println("|---|---|---:|---:|---:|---:|---|")
 	for _, r := range rs {
 		rss := ""
 		if r.unit == "MB/s" {
@@ -654,7 +790,7 @@ func printResults(o options, rs []result) {
 			f += " (" + r.fRange + ")"
 			b += " (" + r.bRange + ")"
 		}
-		fmt.Printf("| %s | %s | %s | %s | %.2f× | %s |\n", r.backend, r.what, f, b, r.fluxbase/r.baseline, rss)
+		fmt.Printf("| %s | %s | %s | %s | %.2f× | %s | %s |\n", r.backend, r.what, f, b, r.fluxbase/r.baseline, rss, r.cpu)
 	}
 }
 
@@ -765,7 +901,31 @@ func (fb *fluxbase) download(name string, w io.Writer) (int64, error) {
 	if w == io.Discard {
 		return drain(res.Body)
 	}
-	return io.Copy(w, res.Body)
+	buf := drainBuffers.Get().(*[]byte)
+	defer drainBuffers.Put(buf)
+	return io.CopyBuffer(w, res.Body, *buf)
+}
+
+// downloadFile saves object name in the file path, as a downloading
+// client does (in 1 MiB blocks, as curl writes; not fsynced, as no
+// download client does).
+func (fb *fluxbase) downloadFile(name, path string) (int64, error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return 0, err
+	}
+	n, err := fb.download(name, writeOnly{f})
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return n, err
+}
+
+func removeIfExists(path string) error {
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
 }
 
 // drain reads r to its end the way a download client does (curl reads in

@@ -93,10 +93,7 @@ func (l *Local) write(ctx context.Context, dst string, r io.Reader, size int64) 
 			_ = os.Remove(f.Name())
 		}
 	}()
-	// One large buffer: a 1 GB upload is then a thousand writes, not
-	// thirty thousand. *os.File's ReadFrom is hidden from io.CopyBuffer,
-	// since for a socket body it would copy through its own 32 KiB buffer.
-	n, err := io.CopyBuffer(writeOnly{f}, ctxReader{ctx, r}, make([]byte, copyBufferSize(size)))
+	n, err := copyToFile(f, ctxReader{ctx, r}, make([]byte, copyBufferSize(size)))
 	if err != nil {
 		return PutResult{}, err
 	}
@@ -117,6 +114,40 @@ func (l *Local) write(ctx context.Context, dst string, r io.Reader, size int64) 
 		return PutResult{}, err
 	}
 	return PutResult{Size: n}, nil
+}
+
+// writebackChunk is how much is written before the kernel is asked to
+// start writing it to disk.
+const writebackChunk = 8 << 20
+
+// copyToFile copies r into f with buf (one large buffer: a 1 GB upload is
+// then a thousand writes, not thirty thousand; *os.File's ReadFrom would
+// copy a socket body through its own 32 KiB buffer). Every writebackChunk
+// it starts the disk writes of what it has just written, without waiting
+// for them, so that the disk works while the rest arrives and the final
+// fsync, which still decides durability, finds little left to write.
+func copyToFile(f *os.File, r io.Reader, buf []byte) (int64, error) {
+	var written, started int64
+	for {
+		n, rerr := r.Read(buf)
+		if n > 0 {
+			m, werr := f.Write(buf[:n])
+			written += int64(m)
+			if werr != nil {
+				return written, werr
+			}
+			if written-started >= writebackChunk {
+				startWriteback(f, started, written-started)
+				started = written
+			}
+		}
+		if rerr == io.EOF {
+			return written, nil
+		}
+		if rerr != nil {
+			return written, rerr
+		}
+	}
 }
 
 // copyBufferSize fits the copy buffer to a known small size (plus one byte

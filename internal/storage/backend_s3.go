@@ -1,13 +1,16 @@
 package storage
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/minio/minio-go/v7"
@@ -16,9 +19,22 @@ import (
 	"github.com/fluxbase/fluxbase/internal/config"
 )
 
-// s3PartSize is the multipart chunk minio-go buffers per upload when the
-// size is unknown or large: it bounds the memory of one transfer.
-const s3PartSize = 16 << 20
+// Multipart uploads: parts of s3PartSize (larger only when an object could
+// need more than S3's 10,000 parts) and at most s3UploadMemory of part
+// buffers per upload: two parts go to S3 while a third is read from the
+// client, which keeps S3 busy on two cores within the memory target (each
+// buffer also costs garbage-collector headroom, so the resident increase
+// is about twice the buffers). Never fewer than s3MinPartBuffers, so that
+// reading and sending overlap. An upload of unknown size with no limit
+// gets s3UnboundedPartSize parts (objects up to 160 GiB).
+const (
+	s3PartSize          = 6 << 20
+	s3UploadMemory      = 18 << 20
+	s3MinPartBuffers    = 2
+	s3UnboundedPartSize = 16 << 20
+	s3MaxParts          = 10000
+	s3MaxPart           = 5 << 30
+)
 
 // s3MinComposePart is S3's smallest part for a server-side compose
 // (UploadPartCopy), except for the last one.
@@ -29,6 +45,8 @@ type S3 struct {
 	client *minio.Client
 	bucket string
 	prefix string
+	// buffers holds part buffers of s3PartSize between uploads.
+	buffers sync.Pool
 }
 
 // NewS3 connects to the bucket described by c and checks that it exists.
@@ -59,6 +77,7 @@ func NewS3(ctx context.Context, c config.StorageS3Config) (*S3, error) {
 		return nil, fmt.Errorf("storage.s3: %w", err)
 	}
 	s := &S3{client: client, bucket: c.Bucket, prefix: c.Prefix}
+	s.buffers.New = func() any { b := make([]byte, s3PartSize); return &b }
 	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	ok, err := client.BucketExists(cctx, c.Bucket)
@@ -82,19 +101,28 @@ func (s *S3) key(key string) (string, error) {
 }
 
 // Put implements Backend. S3 makes an object visible only once its upload
-// completes, so an interrupted Put leaves nothing (minio-go aborts the
-// multipart upload when the reader fails).
+// completes, so an interrupted Put leaves nothing: a failed multipart
+// upload is aborted.
+//
+// A body that fits in one part goes in a single PUT, streamed when its
+// size is known. A larger one goes in parts uploaded concurrently while
+// the next part is read from the client, so that the client is not kept
+// waiting while S3 takes a part. The part buffers are pooled and their
+// number is bounded (s3UploadMemory), so one upload holds a fixed amount
+// of memory whatever its size.
 func (s *S3) Put(ctx context.Context, key string, r io.Reader, size, limit int64) (PutResult, error) {
 	k, err := s.key(key)
 	if err != nil {
 		return PutResult{}, err
 	}
 	lr := &limitedReader{r: r, limit: limit, want: size}
-	info, err := s.client.PutObject(ctx, s.bucket, k, lr, size, minio.PutObjectOptions{
-		PartSize:         s3PartSize,
-		DisableMultipart: size >= 0 && size < s3PartSize,
-		ContentType:      "application/octet-stream",
-	})
+	partSize := s3PartSizeFor(size, limit)
+	var res PutResult
+	if size >= 0 && size <= partSize {
+		res, err = s.putSingle(ctx, k, lr, size)
+	} else {
+		res, err = s.putParts(ctx, k, lr, partSize)
+	}
 	if err != nil {
 		// The reader's own error explains better than minio's wrapping.
 		switch {
@@ -105,7 +133,185 @@ func (s *S3) Put(ctx context.Context, key string, r io.Reader, size, limit int64
 		}
 		return PutResult{}, err
 	}
+	return res, nil
+}
+
+func (s *S3) putSingle(ctx context.Context, k string, r io.Reader, size int64) (PutResult, error) {
+	info, err := s.client.PutObject(ctx, s.bucket, k, r, size, minio.PutObjectOptions{
+		DisableMultipart: true,
+		ContentType:      "application/octet-stream",
+	})
+	if err != nil {
+		return PutResult{}, err
+	}
 	return PutResult{Size: info.Size, ETag: info.ETag}, nil
+}
+
+// s3PartSizeFor is the part size of an upload of size bytes (-1: unknown)
+// under limit (<= 0: none): s3PartSize unless the object could need more
+// than S3's 10,000 parts, then the smallest whole MiB that fits.
+func s3PartSizeFor(size, limit int64) int64 {
+	most := size
+	if most < 0 {
+		most = limit
+	}
+	if most <= 0 {
+		return s3UnboundedPartSize
+	}
+	need := (most + s3MaxParts - 1) / s3MaxParts
+	need = (need + 1<<20 - 1) &^ (1<<20 - 1)
+	return min(max(need, s3PartSize), s3MaxPart)
+}
+
+func (s *S3) partBuffer(size int64) *[]byte {
+	if size == s3PartSize {
+		return s.buffers.Get().(*[]byte)
+	}
+	b := make([]byte, size)
+	return &b
+}
+
+func (s *S3) releasePartBuffer(b *[]byte) {
+	if int64(len(*b)) == s3PartSize {
+		s.buffers.Put(b)
+	}
+}
+
+// putParts reads r in parts of partSize and uploads them, several at a
+// time. A body that ends within the first part goes in a single PUT from
+// memory.
+func (s *S3) putParts(ctx context.Context, k string, r io.Reader, partSize int64) (PutResult, error) {
+	first := s.partBuffer(partSize)
+	n, err := io.ReadFull(r, *first)
+	if err == io.EOF || err == io.ErrUnexpectedEOF {
+		defer s.releasePartBuffer(first)
+		return s.putSingle(ctx, k, bytes.NewReader((*first)[:n]), int64(n))
+	}
+	if err != nil {
+		s.releasePartBuffer(first)
+		return PutResult{}, err
+	}
+	core := minio.Core{Client: s.client}
+	uploadID, err := core.NewMultipartUpload(ctx, s.bucket, k, minio.PutObjectOptions{ContentType: "application/octet-stream"})
+	if err != nil {
+		s.releasePartBuffer(first)
+		return PutResult{}, err
+	}
+	u := &s3Upload{core: core, bucket: s.bucket, key: k, id: uploadID}
+	nbuf := int(max(s3UploadMemory/partSize, s3MinPartBuffers))
+	free := make(chan *[]byte, nbuf)
+	for range nbuf - 1 {
+		free <- s.partBuffer(partSize)
+	}
+	total, err := u.run(ctx, r, first, partSize, free)
+	close(free)
+	for b := range free {
+		s.releasePartBuffer(b)
+	}
+	if err != nil {
+		u.abort(ctx)
+		return PutResult{}, err
+	}
+	info, err := core.CompleteMultipartUpload(ctx, s.bucket, k, uploadID, u.parts, minio.PutObjectOptions{ContentType: "application/octet-stream"})
+	if err != nil {
+		u.abort(ctx)
+		return PutResult{}, err
+	}
+	return PutResult{Size: total, ETag: info.ETag}, nil
+}
+
+// s3Upload is one multipart upload in progress.
+type s3Upload struct {
+	core        minio.Core
+	bucket, key string
+	id          string
+
+	mu    sync.Mutex
+	parts []minio.CompletePart
+	err   error
+}
+
+// run uploads first (a full part) and then the rest of r, part by part,
+// each part in its own goroutine holding a buffer from free; it returns
+// once every part has been answered, with the bytes sent or the first
+// error. Every buffer is back in free when it returns.
+func (u *s3Upload) run(ctx context.Context, r io.Reader, first *[]byte, partSize int64, free chan *[]byte) (int64, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	send := func(num int, buf *[]byte, n int64) {
+		wg.Go(func() {
+			part, err := u.core.PutObjectPart(ctx, u.bucket, u.key, u.id, num, bytes.NewReader((*buf)[:n]), n, minio.PutObjectPartOptions{})
+			free <- buf
+			u.mu.Lock()
+			defer u.mu.Unlock()
+			if err != nil {
+				if u.err == nil {
+					u.err = err
+				}
+				cancel()
+				return
+			}
+			u.parts = append(u.parts, minio.CompletePart{PartNumber: num, ETag: part.ETag})
+		})
+	}
+	total := partSize
+	send(1, first, partSize)
+	var readErr error
+	for num := 2; ; num++ {
+		var buf *[]byte
+		select {
+		case buf = <-free:
+		case <-ctx.Done():
+		}
+		if buf == nil || ctx.Err() != nil {
+			if buf != nil {
+				free <- buf
+			}
+			break
+		}
+		n, err := io.ReadFull(r, *buf)
+		if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
+			free <- buf
+			readErr = err
+			break
+		}
+		if n == 0 {
+			free <- buf
+			break
+		}
+		if num > s3MaxParts {
+			free <- buf
+			readErr = ErrTooLarge
+			break
+		}
+		total += int64(n)
+		send(num, buf, int64(n))
+		if int64(n) < partSize {
+			break // the body ended within this part
+		}
+	}
+	wg.Wait()
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	switch {
+	case readErr != nil:
+		return 0, readErr
+	case u.err != nil:
+		return 0, u.err
+	case ctx.Err() != nil:
+		return 0, ctx.Err()
+	}
+	slices.SortFunc(u.parts, func(a, b minio.CompletePart) int { return a.PartNumber - b.PartNumber })
+	return total, nil
+}
+
+// abort drops the parts of a failed upload. The request's context may be
+// over, so the abort has its own.
+func (u *s3Upload) abort(ctx context.Context) {
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	_ = u.core.AbortMultipartUpload(actx, u.bucket, u.key, u.id)
 }
 
 // Get implements Backend.

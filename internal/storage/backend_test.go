@@ -8,11 +8,16 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"testing/iotest"
 	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
 
 	"github.com/fluxbase/fluxbase/internal/config"
 	"github.com/fluxbase/fluxbase/internal/storage"
@@ -259,5 +264,112 @@ func TestLastAccessed(t *testing.T) {
 	}
 	if !fresh || before != after {
 		t.Errorf("last_accessed fresh=%v, updated_at %s -> %s", fresh, before, after)
+	}
+}
+
+// failingReader returns data and then err instead of EOF.
+type failingReader struct {
+	r   io.Reader
+	err error
+}
+
+func (f *failingReader) Read(p []byte) (int, error) {
+	n, err := f.r.Read(p)
+	if err == io.EOF {
+		return n, f.err
+	}
+	return n, err
+}
+
+// Large S3 uploads go in parts sent several at a time: the object must be
+// the body in order whatever the part boundaries, and an upload that fails
+// after some parts were sent must leave neither an object nor an
+// incomplete multipart upload.
+func TestS3MultipartPut(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	srv := s3test.Start(t)
+	bucket := srv.NewBucket(t)
+	b, err := storage.NewS3(ctx, config.StorageS3Config{Endpoint: srv.Endpoint, Bucket: bucket,
+		Region: srv.Region, AccessKey: srv.AccessKey, SecretKey: srv.SecretKey, PathStyle: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := url.Parse(srv.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	direct, err := minio.New(u.Host, &minio.Options{Creds: credentials.NewStaticV4(srv.AccessKey, srv.SecretKey, ""),
+		Region: srv.Region, BucketLookup: minio.BucketLookupPath})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const part = 8 << 20
+	data := make([]byte, 5*part+12345)
+	_, _ = rand.Read(data)
+	cases := []struct {
+		name        string
+		n           int
+		size, limit int64
+	}{
+		{"known size", len(data), int64(len(data)), 0},
+		{"unknown size under a limit", len(data), -1, 1 << 30},
+		{"unknown size, no limit", len(data), -1, 0},
+		{"whole parts", 3 * part, 3 * part, 0},
+		{"one byte over a part", part + 1, part + 1, 0},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			key := "mp/" + strings.NewReplacer(" ", "_", ",", "").Replace(c.name)
+			// A reader that returns less than asked, as a socket does.
+			res, err := b.Put(ctx, key, iotest.HalfReader(bytes.NewReader(data[:c.n])), c.size, c.limit)
+			if err != nil || res.Size != int64(c.n) {
+				t.Fatalf("Put: %+v %v", res, err)
+			}
+			rc, info, err := b.Get(ctx, key)
+			if err != nil || info.Size != int64(c.n) {
+				t.Fatalf("Get: %+v %v", info, err)
+			}
+			got, err := io.ReadAll(rc)
+			rc.Close()
+			if err != nil || !bytes.Equal(got, data[:c.n]) {
+				t.Fatalf("stored object differs from the body (%d bytes, %v)", len(got), err)
+			}
+		})
+	}
+
+	for name, put := range map[string]func() error{
+		"over the limit": func() error {
+			_, err := b.Put(ctx, "mp/fail", bytes.NewReader(data), -1, 3*part+10)
+			if !errors.Is(err, storage.ErrTooLarge) {
+				t.Errorf("over the limit: %v", err)
+			}
+			return err
+		},
+		"shorter than announced": func() error {
+			_, err := b.Put(ctx, "mp/fail", bytes.NewReader(data[:3*part]), int64(len(data)), 0)
+			if !errors.Is(err, storage.ErrIncomplete) {
+				t.Errorf("short body: %v", err)
+			}
+			return err
+		},
+		"client gone": func() error {
+			gone := errors.New("connection reset")
+			_, err := b.Put(ctx, "mp/fail", &failingReader{r: bytes.NewReader(data[:3*part+7]), err: gone}, -1, 0)
+			if !errors.Is(err, gone) {
+				t.Errorf("client gone: %v", err)
+			}
+			return err
+		},
+	} {
+		if put() == nil {
+			t.Fatalf("%s: Put succeeded", name)
+		}
+		if _, err := b.Stat(ctx, "mp/fail"); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("%s: object exists after a failed Put: %v", name, err)
+		}
+		for up := range direct.ListIncompleteUploads(ctx, bucket, "mp/fail", true) {
+			t.Errorf("%s: incomplete multipart upload left: %+v", name, up)
+		}
 	}
 }
