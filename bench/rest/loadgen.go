@@ -38,6 +38,8 @@ type result struct {
 	Seconds   float64  `json:"seconds"`
 	Latencies []int64  `json:"latencies_us"`
 	Samples   []string `json:"error_samples,omitempty"`
+	// CPUNanos is the load generator's own CPU time in the measured window.
+	CPUNanos int64 `json:"cpu_ns"`
 }
 
 // request returns the method, URL and body of one request of a case.
@@ -94,6 +96,15 @@ func runLoadgen(raw string) error {
 	start := time.Now()
 	measureFrom := start.Add(s.Warmup)
 	end := measureFrom.Add(s.Duration)
+	// The parent reads the servers' and PostgreSQL's CPU time at these marks.
+	wg.Go(func() {
+		time.Sleep(time.Until(measureFrom))
+		fmt.Fprintln(os.Stderr, markStart)
+		c0 := selfCPU()
+		time.Sleep(time.Until(end))
+		res.CPUNanos = int64(time.Duration(selfCPU() - c0))
+		fmt.Fprintln(os.Stderr, markEnd)
+	})
 	for w := range s.Clients {
 		wg.Go(func() {
 			rng := rand.New(rand.NewPCG(s.Seed, uint64(w)))

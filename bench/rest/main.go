@@ -262,6 +262,17 @@ func benchREST(ctx context.Context, emb *pg.Embedded, dir string, o options) err
 		return err
 	}
 	fmt.Printf("%-46s %-9s %9s %10s %10s %7s %8s %s\n", "case", "server", "req/s", "p50", "p99", "errors", "ratio", "same JSON")
+	var cpuLines []string
+	defer func() {
+		if len(cpuLines) == 0 {
+			return
+		}
+		fmt.Println("\nCPU time per request in the measured windows, µs (baseline → fluxbase); ratio = baseline's server+PostgreSQL ÷ fluxbase's")
+		fmt.Printf("%-46s %15s %15s %15s %7s\n", "case", "server", "PostgreSQL", "load generator", "ratio")
+		for _, l := range cpuLines {
+			fmt.Println(l)
+		}
+	}()
 	for _, c := range allCases {
 		if !strings.Contains(o.cases, c.id) {
 			continue
@@ -271,6 +282,8 @@ func benchREST(ctx context.Context, emb *pg.Embedded, dir string, o options) err
 			same = compareJSON(ctx, c.id, sides)
 		}
 		merged := map[string]*result{}
+		cpus := map[string]*cpuReading{"baseline": {}, "fluxbase": {}}
+		cpuMissing := false
 		for r := range o.rounds {
 			order := []side{sides[0], sides[1]}
 			if r%2 == 1 {
@@ -282,11 +295,15 @@ func benchREST(ctx context.Context, emb *pg.Embedded, dir string, o options) err
 						return err
 					}
 				}
-				res, err := runChild(ctx, self, spec{Case: c.id, BaseURL: s.url, Headers: s.headers, Clients: o.clients,
-					Warmup: o.warmup, Duration: o.duration, Seed: uint64(r + 1)})
+				res, cpu, cpuOK, err := runChild(ctx, self, spec{Case: c.id, BaseURL: s.url, Headers: s.headers, Clients: o.clients,
+					Warmup: o.warmup, Duration: o.duration, Seed: uint64(r + 1)}, emb.PID())
 				if err != nil {
 					return err
 				}
+				if !cpuOK {
+					cpuMissing = true
+				}
+				cpus[s.name].add(cpu)
 				m := merged[s.name]
 				if m == nil {
 					m = &result{}
@@ -318,6 +335,9 @@ func benchREST(ctx context.Context, emb *pg.Embedded, dir string, o options) err
 			fmt.Printf("%-46s %-9s %9.0f %10s %10s %7d %8s %s\n", title, s.name, rps(s.r),
 				fmtDur(percentile(s.r.Latencies, 50)), fmtDur(percentile(s.r.Latencies, 99)), s.r.Errors, ratio, sm)
 		}
+		if !cpuMissing {
+			cpuLines = append(cpuLines, cpuLine(c.title, b, f, cpus["baseline"], cpus["fluxbase"]))
+		}
 		for _, s := range []*result{b, f} {
 			for i, e := range s.Samples {
 				if i < 2 {
@@ -327,6 +347,17 @@ func benchREST(ctx context.Context, emb *pg.Embedded, dir string, o options) err
 		}
 	}
 	return nil
+}
+
+// cpuLine renders the CPU time per request of both sides of a case.
+func cpuLine(title string, b, f *result, bc, fc *cpuReading) string {
+	nb, nf := b.Requests, f.Requests
+	pair := func(x, y cpuTime) string { return perRequest(x, nb) + " → " + perRequest(y, nf) }
+	ratio := "-"
+	if nb > 0 && nf > 0 && fc.server+fc.postgres > 0 {
+		ratio = fmt.Sprintf("%.2f×", (float64(bc.server+bc.postgres)/float64(nb))/(float64(fc.server+fc.postgres)/float64(nf)))
+	}
+	return fmt.Sprintf("%-46s %15s %15s %15s %7s", title, pair(bc.server, fc.server), pair(bc.postgres, fc.postgres), pair(bc.loadgen, fc.loadgen), ratio)
 }
 
 // rps is the throughput of successful requests.
@@ -347,22 +378,36 @@ func fmtDur(d time.Duration) string {
 	return fmt.Sprintf("%dµs", d.Microseconds())
 }
 
-func runChild(ctx context.Context, self string, s spec) (*result, error) {
+// runChild runs one measurement in a load generator process; the CPU
+// reading covers its measured window (ok is false if the marks were not
+// seen).
+func runChild(ctx context.Context, self string, s spec, pgPID int) (*result, cpuReading, bool, error) {
 	raw, err := json.Marshal(s)
 	if err != nil {
-		return nil, err
+		return nil, cpuReading{}, false, err
 	}
 	cmd := exec.CommandContext(ctx, self, "-loadgen", string(raw))
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Run(); err != nil {
-		return nil, fmt.Errorf("load generator: %v: %s", err, errb.String())
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		return nil, cpuReading{}, false, err
+	}
+	w := &windowWatcher{pgPID: pgPID}
+	if err := cmd.Start(); err != nil {
+		return nil, cpuReading{}, false, err
+	}
+	w.read(stderr)
+	if err := cmd.Wait(); err != nil {
+		return nil, cpuReading{}, false, fmt.Errorf("load generator: %v: %s", err, w.other.String())
 	}
 	var res result
 	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
-		return nil, fmt.Errorf("load generator output: %w", err)
+		return nil, cpuReading{}, false, fmt.Errorf("load generator output: %w", err)
 	}
-	return &res, nil
+	cpu, ok := w.window()
+	cpu.loadgen = cpuTime(res.CPUNanos)
+	return &res, cpu, ok, nil
 }
 
 // compareJSON fetches the same request from both sides and reports whether

@@ -81,7 +81,11 @@ func logRequest(log *slog.Logger, r *http.Request, st *requestState, rw *Respons
 	if cause != nil {
 		attrs = append(attrs, slog.String("error", cause.Error()))
 	}
-	log.LogAttrs(ctx, level, "request", attrs...)
+	// A record without a caller's PC: the source would always be this
+	// line, and capturing it walks the stack on every request.
+	rec := slog.NewRecord(time.Now(), level, "request", 0)
+	rec.AddAttrs(attrs...)
+	_ = log.Handler().Handle(ctx, rec)
 }
 
 // finalStatus is what the client saw: a handler that returns without
@@ -132,12 +136,35 @@ func isSensitiveParam(name string) bool {
 	return false
 }
 
+// hasSensitiveParam reports whether RedactQuery would change raw, without
+// allocating in the common case of a query without credentials (every
+// request's access log line goes through it).
+func hasSensitiveParam(raw string) bool {
+	for raw != "" {
+		var p string
+		p, raw, _ = strings.Cut(raw, "&")
+		k, _, hasValue := strings.Cut(p, "=")
+		if !hasValue {
+			continue
+		}
+		if strings.ContainsAny(k, "%+") {
+			if u, err := url.QueryUnescape(k); err == nil {
+				k = u
+			}
+		}
+		if isSensitiveParam(k) {
+			return true
+		}
+	}
+	return false
+}
+
 // RedactQuery returns the raw query with the values of credential-bearing
 // parameters replaced by "REDACTED", keeping order and encoding of the
 // rest so the line still shows what the client asked for.
 func RedactQuery(raw string) string {
-	if raw == "" {
-		return ""
+	if raw == "" || !hasSensitiveParam(raw) {
+		return raw
 	}
 	parts := strings.Split(raw, "&")
 	for i, p := range parts {

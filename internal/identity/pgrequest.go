@@ -16,13 +16,35 @@ import (
 // readOnly makes the transaction READ ONLY; use it for GET and HEAD.
 func PGRequest(r *http.Request, id Identity, readOnly bool) pg.Request {
 	return pg.Request{
-		Role:     id.Role,
-		Claims:   id.RawClaims,
-		Method:   r.Method,
-		Path:     r.URL.Path,
-		Headers:  headersJSON(r),
-		ReadOnly: readOnly,
+		Role:         id.Role,
+		Claims:       id.RawClaims,
+		LegacyClaims: legacyClaims(id),
+		Method:       r.Method,
+		Path:         r.URL.Path,
+		Headers:      headersJSON(r),
+		HeadersValid: true,
+		ReadOnly:     readOnly,
 	}
+}
+
+// legacyClaims reads the claims the request.jwt.claim.* settings hold from
+// the decoded claims, which RawClaims encodes, so that pg need not decode
+// RawClaims again on every request.
+func legacyClaims(id Identity) pg.LegacyClaims {
+	if id.Claims == nil {
+		return pg.LegacyClaims{}
+	}
+	var out [3]string
+	for i, k := range [3]string{"sub", "role", "email"} {
+		switch v := id.Claims[k].(type) {
+		case nil:
+		case string:
+			out[i] = v
+		default:
+			return pg.LegacyClaims{}
+		}
+	}
+	return pg.LegacyClaims{Sub: out[0], Role: out[1], Email: out[2], Known: true}
 }
 
 // headersJSON encodes the headers as a JSON object with sorted keys. It

@@ -8,6 +8,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/fluxbase/fluxbase/internal/pg"
 )
 
 // TestHeadersJSONEncodesLikeEncodingJSON checks the hand-written encoder
@@ -57,4 +59,31 @@ func FuzzHeadersJSON(f *testing.F) {
 			t.Fatalf("invalid JSON: %q", got)
 		}
 	})
+}
+
+// TestPGRequestLegacyClaims checks the claims handed to pg already decoded:
+// strings as they are, null and absent as empty, and anything else left to
+// PostgreSQL (Known false), exactly as pg would read them from RawClaims.
+func TestPGRequestLegacyClaims(t *testing.T) {
+	r := httptest.NewRequest(http.MethodGet, "http://h.example/rest/v1/t", nil)
+	cases := []struct {
+		claims map[string]any
+		want   pg.LegacyClaims
+	}{
+		{map[string]any{"role": "anon"}, pg.LegacyClaims{Role: "anon", Known: true}},
+		{map[string]any{"sub": "u1", "role": "authenticated", "email": "a@example.com", "aud": "authenticated"},
+			pg.LegacyClaims{Sub: "u1", Role: "authenticated", Email: "a@example.com", Known: true}},
+		{map[string]any{"sub": nil, "role": "authenticated"}, pg.LegacyClaims{Role: "authenticated", Known: true}},
+		{map[string]any{"sub": json.Number("42"), "role": "authenticated"}, pg.LegacyClaims{}},
+		{map[string]any{"email": map[string]any{"x": "y"}}, pg.LegacyClaims{}},
+		{nil, pg.LegacyClaims{}},
+	}
+	for _, c := range cases {
+		raw, err := json.Marshal(c.claims)
+		require.NoError(t, err)
+		got := PGRequest(r, Identity{Role: "anon", Claims: c.claims, RawClaims: raw}, true)
+		assert.Equal(t, c.want, got.LegacyClaims, "claims %s", raw)
+		assert.True(t, got.HeadersValid)
+		assert.True(t, json.Valid(got.Headers))
+	}
 }

@@ -27,11 +27,20 @@ type Request struct {
 	Role string
 	// Claims is the verified JWT payload as a JSON object; nil means {}.
 	Claims []byte
+	// LegacyClaims, when Known, are Claims' sub, role and email as the
+	// request.jwt.claim.* settings hold them, from a caller that has the
+	// claims decoded already (identity.PGRequest); they spare decoding
+	// Claims again for every request. They must agree with Claims.
+	LegacyClaims LegacyClaims
 	// Method and Path of the HTTP request.
 	Method, Path string
 	// Headers is a JSON object of the request headers with lowercase
 	// names; nil means {}.
 	Headers []byte
+	// HeadersValid promises that Headers is valid JSON, because the caller
+	// encoded it itself (identity.PGRequest does); it spares scanning the
+	// headers, tokens included, once more on every request.
+	HeadersValid bool
 	// ReadOnly makes the transaction READ ONLY (GET and HEAD).
 	ReadOnly bool
 	// StatementTimeout, when positive, is this transaction's
@@ -113,6 +122,15 @@ func setupIndex(claimArgs, timeout, readOnly bool) int {
 		i |= 4
 	}
 	return i
+}
+
+// LegacyClaims are the sub, role and email claims as the legacy
+// request.jwt.claim.* settings hold them: the claim's text, or empty when it
+// is null or absent. Known is false when any of them is something else than
+// a string, null or absent (PostgreSQL then extracts them from the claims).
+type LegacyClaims struct {
+	Sub, Role, Email string
+	Known            bool
 }
 
 // legacyClaims returns the sub, role and email claims as the legacy
@@ -343,11 +361,19 @@ func (db *DB) requestSetup(req Request) (requestSetupStmt, error) {
 			Message: fmt.Sprintf("%q is not a valid role name", req.Role)}
 	}
 	claims, headers := orEmptyObject(req.Claims), orEmptyObject(req.Headers)
-	sub, claimRole, email, claimArgs := legacyClaims(claims)
-	if !claimArgs && !json.Valid(claims) {
-		return requestSetupStmt{}, errors.New("pg: request claims are not valid JSON")
+	lc := req.LegacyClaims
+	if lc.Known {
+		if !json.Valid(claims) {
+			return requestSetupStmt{}, errors.New("pg: request claims are not valid JSON")
+		}
+	} else {
+		lc.Sub, lc.Role, lc.Email, lc.Known = legacyClaims(claims)
+		if !lc.Known && !json.Valid(claims) {
+			return requestSetupStmt{}, errors.New("pg: request claims are not valid JSON")
+		}
 	}
-	if !json.Valid(headers) {
+	sub, claimRole, email, claimArgs := lc.Sub, lc.Role, lc.Email, lc.Known
+	if !req.HeadersValid && !json.Valid(headers) {
 		return requestSetupStmt{}, errors.New("pg: request headers are not valid JSON")
 	}
 	st := requestSetupStmt{

@@ -28,7 +28,6 @@ func claims(sub, role, email string) []byte {
 func TestInRequestTxSwitchesRoleAndPublishesRequest(t *testing.T) {
 	t.Parallel()
 	db, _ := newDB(t)
-	ctx := context.Background()
 	req := pg.Request{
 		Role:    "authenticated",
 		Claims:  claims(userA, "authenticated", "a@example.com"),
@@ -36,6 +35,19 @@ func TestInRequestTxSwitchesRoleAndPublishesRequest(t *testing.T) {
 		Path:    "/rest/v1/notes",
 		Headers: []byte(`{"x-test":"yes","user-agent":"go"}`),
 	}
+	// The same, with the legacy claims and the headers' validity given by
+	// the caller (as identity.PGRequest does).
+	given := req
+	given.LegacyClaims = pg.LegacyClaims{Sub: userA, Role: "authenticated", Email: "a@example.com", Known: true}
+	given.HeadersValid = true
+	for _, req := range []pg.Request{req, given} {
+		checkRequestSettings(t, db, req)
+	}
+}
+
+func checkRequestSettings(t *testing.T, db *pg.DB, req pg.Request) {
+	t.Helper()
+	ctx := context.Background()
 	err := db.InRequestTx(ctx, req, func(ctx context.Context, tx pg.Tx) error {
 		var (
 			currentUser, sessionUser, uid, role, email, jwtSub, method, path, header string

@@ -18,6 +18,17 @@ type sqlb struct {
 	maxRows int64
 }
 
+// intLit renders a page size or offset, an integer the request parser
+// produced, as a literal instead of a parameter, as PostgREST does. Behind a
+// parameter the planner cannot see how many rows are wanted: the generic
+// plan of the prepared statement is then costed for a tenth of the relation,
+// always loses against a custom plan, and PostgreSQL plans the statement
+// again on every execution (for an embed, that planning costs more than
+// running it). Being an int64, the text is only digits and a sign.
+func intLit(n int64) string {
+	return strconv.FormatInt(n, 10)
+}
+
 // arg adds a bind parameter and returns its placeholder.
 func (s *sqlb) arg(v any) string {
 	s.args = append(s.args, v)
@@ -33,7 +44,19 @@ func (s *sqlb) nextAlias(prefix string) string {
 // quoteIdent quotes an identifier; NUL bytes, which PostgreSQL rejects in
 // identifiers, are dropped.
 func quoteIdent(s string) string {
+	if !strings.ContainsAny(s, "\x00\"") {
+		return `"` + s + `"`
+	}
 	return `"` + strings.ReplaceAll(strings.ReplaceAll(s, "\x00", ""), `"`, `""`) + `"`
+}
+
+// asName renders expr AS "name" in one allocation when name needs no
+// escaping, as almost every name does; it runs for every output column.
+func asName(expr, name string) string {
+	if !strings.ContainsAny(name, "\x00\"") {
+		return expr + ` AS "` + name + `"`
+	}
+	return expr + " AS " + quoteIdent(name)
 }
 
 func qualified(schemaName, name string) string {
@@ -61,6 +84,9 @@ func castSQL(t string) string {
 
 // fieldSQL renders a column with its JSON path.
 func (s *sqlb) fieldSQL(alias string, f Field) string {
+	if len(f.JSON) == 0 {
+		return alias + "." + quoteIdent(f.Name)
+	}
 	var b strings.Builder
 	b.WriteString(alias + "." + quoteIdent(f.Name))
 	for _, st := range f.JSON {

@@ -205,7 +205,7 @@ func (s *sqlb) nodeSelect(n *node, from, alias string, extra []string, limit, of
 			joins = append(joins, kind+" ("+inner+") "+sa+" ON TRUE")
 			for _, ci := range spreadNames(child) {
 				e := sa + "." + quoteIdent(ci)
-				cols = append(cols, e+" AS "+quoteIdent(ci))
+				cols = append(cols, asName(e, ci))
 				group = append(group, e)
 			}
 			continue
@@ -216,11 +216,11 @@ func (s *sqlb) nodeSelect(n *node, from, alias string, extra []string, limit, of
 			// PostgREST: rows with equal embedded values form one group.
 			// json has no equality, so the value is jsonb; the GROUP BY
 			// names it by position so that its parameters appear once.
-			cols = append(cols, "("+e+")::jsonb AS "+quoteIdent(it.name))
+			cols = append(cols, asName("("+e+")::jsonb", it.name))
 			group = append(group, strconv.Itoa(len(cols)))
 			continue
 		}
-		cols = append(cols, e+" AS "+quoteIdent(it.name))
+		cols = append(cols, asName(e, it.name))
 		if g {
 			group = append(group, e)
 		}
@@ -274,10 +274,10 @@ func (s *sqlb) nodeSelect(n *node, from, alias string, extra []string, limit, of
 		b.WriteString(" ORDER BY " + strings.Join(terms, ", "))
 	}
 	if limit != nil {
-		b.WriteString(" LIMIT " + s.arg(*limit))
+		b.WriteString(" LIMIT " + intLit(*limit))
 	}
 	if offset != nil && *offset > 0 {
-		b.WriteString(" OFFSET " + s.arg(*offset))
+		b.WriteString(" OFFSET " + intLit(*offset))
 	}
 	return b.String()
 }

@@ -153,10 +153,10 @@ func buildRPC(call rpcCall, root *node, page Page, count countMode, format bodyF
 	case fn.ReturnsSet:
 		var limit, offset string
 		if page.Limit >= 0 {
-			limit = " LIMIT " + s.arg(page.Limit)
+			limit = " LIMIT " + intLit(page.Limit)
 		}
 		if page.Offset > 0 {
-			offset = " OFFSET " + s.arg(page.Offset)
+			offset = " OFFSET " + intLit(page.Offset)
 		}
 		total := "NULL::bigint"
 		if count != countNone {

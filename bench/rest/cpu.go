@@ -1,0 +1,153 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Throughput on a shared machine moves with whatever else runs on it; the
+// CPU time each process spends per request moves much less. So the
+// benchmark also reads, over exactly the measured window of each run, the
+// CPU time of this process (the server being measured: only one side is
+// under load at a time), of PostgreSQL (the postmaster and all its
+// backends) and of the load generator, and reports it per request.
+
+// The load generator prints these lines on stderr when the measured
+// window starts and ends, so that the parent takes its readings then.
+const (
+	markStart = "loadgen: measuring"
+	markEnd   = "loadgen: measured"
+)
+
+// cpuTime is user + system CPU time.
+type cpuTime time.Duration
+
+// selfCPU is the CPU time this process has used.
+func selfCPU() cpuTime {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return cpuTime(time.Duration(ru.Utime.Nano() + ru.Stime.Nano()))
+}
+
+// clockTicks is USER_HZ, the unit of /proc/PID/stat's times: 100 on every
+// Linux architecture Go supports.
+const clockTicks = 100
+
+// postgresCPU is the CPU time of the postmaster pid, of its live children
+// and of the children it has reaped (backends of closed connections).
+func postgresCPU(pid int) cpuTime {
+	var ticks int64
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0
+	}
+	for _, e := range entries {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		f, err := procStat(p)
+		if err != nil {
+			continue
+		}
+		switch {
+		case p == pid:
+			// utime, stime, cutime, cstime.
+			ticks += f[11] + f[12] + f[13] + f[14]
+		case f[1] == int64(pid):
+			ticks += f[11] + f[12]
+		}
+	}
+	return cpuTime(time.Duration(ticks) * time.Second / clockTicks)
+}
+
+// procStat returns the numeric fields of /proc/pid/stat after the command
+// name, f[0] being the state's position (unused), f[1] the parent pid.
+func procStat(pid int) ([]int64, error) {
+	raw, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return nil, err
+	}
+	// The command name is in parentheses and may contain spaces.
+	i := bytes.LastIndexByte(raw, ')')
+	if i < 0 {
+		return nil, fmt.Errorf("unexpected /proc/%d/stat", pid)
+	}
+	fields := strings.Fields(string(raw[i+1:]))
+	if len(fields) < 15 {
+		return nil, fmt.Errorf("unexpected /proc/%d/stat", pid)
+	}
+	out := make([]int64, 15)
+	for j := 1; j < 15; j++ {
+		out[j], _ = strconv.ParseInt(fields[j], 10, 64)
+	}
+	return out, nil
+}
+
+// cpuReading is what one run's measured window cost.
+type cpuReading struct {
+	server, postgres, loadgen cpuTime
+}
+
+func (a *cpuReading) add(b cpuReading) {
+	a.server += b.server
+	a.postgres += b.postgres
+	a.loadgen += b.loadgen
+}
+
+// windowWatcher reads the load generator's stderr, takes the server's and
+// PostgreSQL's readings at its marks and keeps the rest for error messages.
+type windowWatcher struct {
+	pgPID int
+
+	mu             sync.Mutex
+	start, end     cpuReading
+	started, ended bool
+	other          bytes.Buffer
+}
+
+func (w *windowWatcher) read(r io.Reader) {
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		line := sc.Text()
+		now := cpuReading{server: selfCPU(), postgres: postgresCPU(w.pgPID)}
+		w.mu.Lock()
+		switch line {
+		case markStart:
+			w.start, w.started = now, true
+		case markEnd:
+			w.end, w.ended = now, true
+		default:
+			w.other.WriteString(line + "\n")
+		}
+		w.mu.Unlock()
+	}
+}
+
+// window is the server's and PostgreSQL's CPU time between the marks.
+func (w *windowWatcher) window() (cpuReading, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.started || !w.ended {
+		return cpuReading{}, false
+	}
+	return cpuReading{server: w.end.server - w.start.server, postgres: w.end.postgres - w.start.postgres}, true
+}
+
+// perRequest renders t per request in microseconds.
+func perRequest(t cpuTime, requests int) string {
+	if requests == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.0f", float64(time.Duration(t).Microseconds())/float64(requests))
+}
