@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command realtime is Fluxbase's realtime load benchmark. It starts the
 // fluxbase binary as its own process (with its embedded PostgreSQL) and
 // acts as the load generator from this separate process:
@@ -15,11 +17,14 @@
 // connection. Run it with `make bench-realtime`.
 //
 // The generator shares the machine's cores with the server, so it is kept
-// cheap without changing what is measured: one goroutine per connection
-// reads frames and takes the receive time as the read returns, finding the
-// two fields it needs without decoding the frame; one goroutine sends
-// every connection a heartbeat every 25 seconds, as supabase-js does (the
-// server closes connections silent for 30 seconds, shorter than a phase).
+// cheap without changing what is measured: one poller per core waits on
+// epoll for its connections' sockets, reads each ready one once and takes
+// the receive time as the read returns, finding the fields it needs
+// without decoding the frame (wsclient.go); every change must arrive at
+// every client exactly once, in order. One goroutine sends every
+// connection a heartbeat every 25 seconds, as supabase-js does (the server
+// closes connections silent for 30 seconds, shorter than a phase). It runs
+// on Linux.
 package main
 
 import (
@@ -35,7 +40,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -43,7 +47,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/coder/websocket"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/jackc/pgx/v5"
 
@@ -68,9 +71,10 @@ func main() {
 
 type server struct {
 	*benchproc.Fluxbase
-	secret string
-	db     *pgx.Conn
-	beats  *heartbeats
+	secret  string
+	db      *pgx.Conn
+	beats   *heartbeats
+	pollers *pollers
 }
 
 func run(binary string, conns, rlsConns, users, inserts, bcClients, channels int, bcDuration time.Duration) error {
@@ -83,7 +87,7 @@ func run(binary string, conns, rlsConns, users, inserts, bcClients, channels int
 	stopBeats := make(chan struct{})
 	defer close(stopBeats)
 	go s.beats.run(stopBeats)
-	fmt.Printf("Fluxbase %s, pid %d; this generator runs with GOMAXPROCS %d\n\n", s.URL, s.Cmd.Process.Pid, runtime.GOMAXPROCS(0))
+	fmt.Printf("Fluxbase %s, pid %d; this generator reads with %d pollers\n\n", s.URL, s.Cmd.Process.Pid, len(s.pollers.all))
 
 	if _, err := s.db.Exec(ctx, `
 		create table public.ticks (id bigserial primary key, room int not null, note text);
@@ -113,8 +117,12 @@ func run(binary string, conns, rlsConns, users, inserts, bcClients, channels int
 	}
 	time.Sleep(2 * time.Second) // let the server settle before reading its memory
 	rss1 := rssKB(s.Cmd.Process.Pid)
-	lat, missing := measureChanges(ctx, s, clients, "ticks", inserts)
-	fmt.Printf("fan-out   %d connections, %d inserts at 1/s: commit→client %s; missing deliveries %d\n", conns, inserts, lat, missing)
+	cpu0 := s.cpu()
+	lat, arrival, missing, wrong := measureChanges(ctx, s, clients, "ticks", inserts)
+	cpu := s.cpu().sub(cpu0)
+	fmt.Printf("fan-out   %d connections, %d inserts at 1/s: commit→client %s; missing deliveries %d, wrong %d\n", conns, inserts, lat, missing, wrong)
+	fmt.Printf("          commit→arrival on the client's socket %s\n", arrival)
+	fmt.Printf("          CPU per change: %s\n", cpu.per(inserts))
 	fmt.Printf("          server RSS %d MB → %d MB: %.1f KB per connection\n", rss0/1024, rss1/1024, float64(rss1-rss0)/float64(conns))
 	fmt.Printf("          p99 ratio to baseline: %.1f×\n\n", lat.p(99)/max(base.p(99), 0.001))
 	closeAll(clients)
@@ -135,9 +143,13 @@ func run(binary string, conns, rlsConns, users, inserts, bcClients, channels int
 	if err != nil {
 		return err
 	}
-	lat, missing = measureChanges(ctx, s, clients, "secret_ticks", inserts)
+	cpu0 = s.cpu()
+	lat, arrival, missing, wrong = measureChanges(ctx, s, clients, "secret_ticks", inserts)
+	cpu = s.cpu().sub(cpu0)
 	trips1, changes1 := realtimeCounters(s)
-	fmt.Printf("rls       %d connections of %d users, %d inserts at 1/s: commit→client %s; missing deliveries %d\n", rlsConns, users, inserts, lat, missing)
+	fmt.Printf("rls       %d connections of %d users, %d inserts at 1/s: commit→client %s; missing deliveries %d, wrong %d\n", rlsConns, users, inserts, lat, missing, wrong)
+	fmt.Printf("          commit→arrival on the client's socket %s\n", arrival)
+	fmt.Printf("          CPU per change: %s\n", cpu.per(inserts))
 	fmt.Printf("          database round trips per change: %.2f (%d changes)\n", (trips1-trips0)/max(changes1-changes0, 1), int(changes1-changes0))
 	fmt.Printf("          p99 ratio to baseline: %.1f×\n\n", lat.p(99)/max(base.p(99), 0.001))
 	closeAll(clients)
@@ -167,6 +179,10 @@ func startServer(ctx context.Context, binary string) (*server, error) {
 		return nil, err
 	}
 	s := &server{Fluxbase: p, secret: secret, beats: &heartbeats{}}
+	if s.pollers, err = newPollers(handleFrame); err != nil {
+		s.stop()
+		return nil, err
+	}
 	if s.db, err = pgx.Connect(ctx, embeddedURL(p.DataDir)); err != nil {
 		s.stop()
 		return nil, err
@@ -209,10 +225,14 @@ func embeddedURL(dataDir string) string {
 // generator shares the machine's two cores with the server, so it spends
 // no goroutine, channel or copy per frame beyond that.
 type client struct {
-	ws *websocket.Conn
+	ws *wsConn
 
-	mu  sync.Mutex
-	lat latencies // commit→receive of each postgres_changes event
+	mu   sync.Mutex
+	lat  latencies // commit→receive (read) of each postgres_changes event
+	rows []int64   // the id of each event's record, in arrival order
+	// arrival is commit→arrival on the socket (the kernel's receive
+	// time) of each event.
+	arrival latencies
 
 	broadcasts atomic.Int64
 
@@ -222,13 +242,14 @@ type client struct {
 	closed   atomic.Bool
 }
 
-// takeLatencies returns the latencies recorded so far and starts afresh.
-func (c *client) takeLatencies() latencies {
+// take returns the latencies (read, arrival) and record ids recorded so
+// far and starts afresh.
+func (c *client) take() (latencies, latencies, []int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	l := c.lat
-	c.lat = nil
-	return l
+	l, a, rows := c.lat, c.arrival, c.rows
+	c.lat, c.arrival, c.rows = nil, nil, nil
+	return l, a, rows
 }
 
 func connectAll(ctx context.Context, s *server, n int, join func(i int) (token string, config map[string]any)) ([]*client, error) {
@@ -261,24 +282,23 @@ func connectAll(ctx context.Context, s *server, n int, join func(i int) (token s
 }
 
 func dial(ctx context.Context, s *server, topic, token string, cfg map[string]any) (*client, error) {
-	dctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
-	ws, _, err := websocket.Dial(dctx, strings.Replace(s.URL, "http://", "ws://", 1)+"/realtime/v1/websocket?vsn=1.0.0&apikey="+s.AnonKey, nil)
+	ws, err := wsDial(strings.Replace(s.URL, "http://", "ws://", 1)+"/realtime/v1/websocket?vsn=1.0.0&apikey="+s.AnonKey, 60*time.Second)
 	if err != nil {
 		return nil, err
 	}
-	ws.SetReadLimit(1 << 20)
 	payload := map[string]any{"config": cfg}
 	if token != s.AnonKey {
 		payload["access_token"] = token
 	}
 	b, _ := json.Marshal(map[string]any{"topic": topic, "event": "phx_join", "ref": "1", "join_ref": "1", "payload": payload})
-	if err := ws.Write(dctx, websocket.MessageText, b); err != nil {
+	if err := ws.write(b); err != nil {
+		ws.close()
 		return nil, err
 	}
 	for {
-		_, data, err := ws.Read(dctx)
+		data, err := ws.readFrame()
 		if err != nil {
+			ws.close()
 			return nil, err
 		}
 		var f struct {
@@ -288,34 +308,47 @@ func dial(ctx context.Context, s *server, topic, token string, cfg map[string]an
 		_ = json.Unmarshal(data, &f)
 		if f.Event == "phx_reply" {
 			if !strings.Contains(string(f.Payload), `"status":"ok"`) {
+				ws.close()
 				return nil, fmt.Errorf("join refused: %s", f.Payload)
 			}
 			break
 		}
 	}
+	_ = ws.conn.SetDeadline(time.Time{})
 	c := &client{ws: ws, lastBeat: time.Now()}
+	ws.client = c
 	s.beats.add(c)
-	go func() {
-		for {
-			_, data, err := ws.Read(context.Background())
-			at := time.Now()
-			if err != nil {
-				return
-			}
-			// It looks for the fields it needs instead of decoding frames.
-			switch eventOf(data) {
-			case "postgres_changes":
-				if commit, ok := commitTimestamp(data); ok {
-					c.mu.Lock()
-					c.lat = append(c.lat, float64(at.Sub(commit).Microseconds())/1000)
-					c.mu.Unlock()
-				}
-			case "broadcast":
-				c.broadcasts.Add(1)
-			}
-		}
-	}()
+	if err := s.pollers.add(ws, handleFrame); err != nil {
+		ws.close()
+		return nil, err
+	}
 	return c, nil
+}
+
+// handleFrame records what the measurements need of a frame, at the time
+// its read returned: for a change, the commit-to-receive latency and the
+// inserted row's id, which tells that the event is the expected one; for
+// a broadcast, a count. It looks for those fields rather than decoding
+// the frame.
+func handleFrame(ws *wsConn, frame []byte, at, arrived time.Time) {
+	c := ws.client
+	if c == nil {
+		return
+	}
+	switch {
+	case bytes.Contains(frame, []byte(`"event":"postgres_changes"`)):
+		commit, ok := commitTimestamp(frame)
+		id, idOK := recordID(frame)
+		if ok && idOK {
+			c.mu.Lock()
+			c.lat = append(c.lat, float64(at.Sub(commit).Microseconds())/1000)
+			c.arrival = append(c.arrival, float64(arrived.Sub(commit).Microseconds())/1000)
+			c.rows = append(c.rows, id)
+			c.mu.Unlock()
+		}
+	case bytes.Contains(frame, []byte(`"event":"broadcast"`)):
+		c.broadcasts.Add(1)
+	}
 }
 
 // heartbeats sends every open client a Phoenix heartbeat every 25
@@ -361,9 +394,7 @@ func (h *heartbeats) run(stop <-chan struct{}) {
 				continue
 			}
 			c.lastBeat = time.Now()
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			_ = c.ws.Write(ctx, websocket.MessageText, hb)
-			cancel()
+			_ = c.ws.write(hb)
 		}
 	}
 }
@@ -372,7 +403,7 @@ func closeAll(clients []*client) {
 	for _, c := range clients {
 		if c != nil {
 			c.closed.Store(true)
-			_ = c.ws.CloseNow()
+			c.ws.close()
 		}
 	}
 }
@@ -395,29 +426,61 @@ func (l latencies) String() string {
 }
 
 // measureChanges inserts one row per second and collects, from every
-// client, the time from the row's commit to its arrival.
-func measureChanges(ctx context.Context, s *server, clients []*client, table string, inserts int) (latencies, int) {
+// client, the time from the row's commit to its arrival. A client must
+// receive each inserted row exactly once, in commit order: an event for a
+// row that was not inserted, a duplicate or one out of order counts as
+// wrong, a row not received as missing.
+func measureChanges(ctx context.Context, s *server, clients []*client, table string, inserts int) (lat, arrival latencies, missing, wrong int) {
 	for _, c := range clients {
-		c.takeLatencies()
+		c.take()
 	}
+	rows := make([]int64, 0, inserts)
 	for range inserts {
-		_, _ = s.db.Exec(ctx, `insert into public.`+table+` (room, note) values (1, 'tick')`)
+		var id int64
+		if err := s.db.QueryRow(ctx, `insert into public.`+table+` (room, note) values (1, 'tick') returning id`).Scan(&id); err == nil {
+			rows = append(rows, id)
+		}
 		time.Sleep(time.Second)
 	}
 	time.Sleep(2 * time.Second)
-	var lat latencies
 	short := 0
+	perRow := map[int64]latencies{}
 	for _, c := range clients {
-		l := c.takeLatencies()
-		if len(l) < inserts {
+		l, a, got := c.take()
+		for i, id := range got {
+			if i < len(l) {
+				perRow[id] = append(perRow[id], l[i])
+			}
+		}
+		if !slices.Equal(got, rows) {
 			short++
+			next, bad := 0, 0
+			for _, id := range got {
+				if i := slices.Index(rows[next:], id); i >= 0 {
+					next += i + 1
+				} else {
+					bad++
+				}
+			}
+			wrong += bad
+			missing += len(rows) - (len(got) - bad)
 		}
 		lat = append(lat, l...)
+		arrival = append(arrival, a...)
 	}
 	if short > 0 {
-		fmt.Printf("          %d of %d clients missed at least one change\n", short, len(clients))
+		fmt.Printf("          %d of %d clients did not receive exactly the %d inserted rows in order (%d unexpected events)\n", short, len(clients), len(rows), wrong)
 	}
-	return lat, len(clients)*inserts - len(lat)
+	if len(rows) < inserts {
+		fmt.Printf("          only %d of %d inserts succeeded\n", len(rows), inserts)
+	}
+	// Whether the tail comes from every change or from a few.
+	var each []string
+	for _, id := range rows {
+		each = append(each, fmt.Sprintf("%.0f/%.0f", perRow[id].p(50), perRow[id].p(99)))
+	}
+	fmt.Printf("          each change's p50/p99 (ms): %s\n", strings.Join(each, " "))
+	return lat, arrival, missing, wrong
 }
 
 // baseline measures PostgreSQL's own path: NOTIFY in the inserting
@@ -492,7 +555,7 @@ func measureBroadcast(ctx context.Context, s *server, n, channels int, d time.Du
 			defer tick.Stop()
 			for time.Since(start) < d {
 				<-tick.C
-				if sender.ws.Write(ctx, websocket.MessageText, msg) != nil {
+				if sender.ws.write(msg) != nil {
 					return
 				}
 				sent.Add(1)
@@ -530,14 +593,19 @@ func realtimeCounters(s *server) (trips, changes float64) {
 	return trips, changes
 }
 
-// eventOf finds a vsn 1.0.0 frame's event.
-func eventOf(frame []byte) string {
-	_, rest, ok := bytes.Cut(frame, []byte(`"event":"`))
+// recordID finds the id of a change's record (the record's keys are in
+// order, id first).
+func recordID(frame []byte) (int64, bool) {
+	_, rest, ok := bytes.Cut(frame, []byte(`"record":{"id":`))
 	if !ok {
-		return ""
+		return 0, false
 	}
-	ev, _, _ := bytes.Cut(rest, []byte(`"`))
-	return string(ev)
+	n := 0
+	for n < len(rest) && rest[n] >= '0' && rest[n] <= '9' {
+		n++
+	}
+	id, err := strconv.ParseInt(string(rest[:n]), 10, 64)
+	return id, err == nil
 }
 
 // commitTimestamp finds a change's commit_timestamp.
@@ -549,6 +617,72 @@ func commitTimestamp(frame []byte) (time.Time, bool) {
 	ts, _, _ := bytes.Cut(rest, []byte(`"`))
 	t, err := time.Parse(time.RFC3339Nano, string(ts))
 	return t, err == nil
+}
+
+// cpuTime is the processor time (user + system) spent by the server, by
+// its PostgreSQL processes and by this generator. Wall-clock latency on a
+// shared machine is noisy; time spent per change is not.
+type cpuTime struct{ server, postgres, generator time.Duration }
+
+func (s *server) cpu() cpuTime {
+	pid := s.Cmd.Process.Pid
+	t := cpuTime{server: procCPU(pid), generator: procCPU(os.Getpid())}
+	// The embedded PostgreSQL's processes descend from the server.
+	children := map[int][]int{}
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if f := procStat(p); len(f) > 1 {
+			pp, _ := strconv.Atoi(f[1])
+			children[pp] = append(children[pp], p)
+		}
+	}
+	queue := slices.Clone(children[pid])
+	for len(queue) > 0 {
+		p := queue[0]
+		queue = append(queue[1:], children[p]...)
+		t.postgres += procCPU(p)
+	}
+	return t
+}
+
+func (t cpuTime) sub(o cpuTime) cpuTime {
+	return cpuTime{t.server - o.server, t.postgres - o.postgres, t.generator - o.generator}
+}
+
+func (t cpuTime) per(n int) string {
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 / float64(max(n, 1)) }
+	return fmt.Sprintf("server %.1f ms, postgres %.1f ms, generator %.1f ms", ms(t.server), ms(t.postgres), ms(t.generator))
+}
+
+// procStat is /proc/PID/stat from the state field on (ppid is [1],
+// utime [11], stime [12]); nil when the process is gone.
+func procStat(pid int) []string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return nil
+	}
+	// The command name is in parentheses and may contain spaces.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return nil
+	}
+	return strings.Fields(string(b[i+1:]))
+}
+
+// procCPU is a process's user + system time; the kernel counts it in
+// clock ticks of 10 ms (USER_HZ 100 on Linux).
+func procCPU(pid int) time.Duration {
+	f := procStat(pid)
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(u+st) * 10 * time.Millisecond
 }
 
 // rssKB is a process's resident memory.

@@ -33,6 +33,8 @@ type Change struct {
 	// transaction and the change's position in it.
 	CommitLSN pglogrepl.LSN
 	Seq       int
+	// Xid is the transaction's id (32 bits, as the stream carries it).
+	Xid uint32
 	// KeyColumns are the replica identity's columns (usually the primary
 	// key), for subscribers that may only see the key of a deleted row.
 	KeyColumns []string
@@ -58,6 +60,7 @@ type decoder struct {
 	inTx      bool
 	commitTS  time.Time
 	commitLSN pglogrepl.LSN
+	xid       uint32
 	seq       int
 }
 
@@ -74,7 +77,7 @@ func (d *decoder) decode(data []byte) (*Change, pglogrepl.LSN, error) {
 	}
 	switch m := msg.(type) {
 	case *pglogrepl.BeginMessage:
-		d.inTx, d.commitTS, d.commitLSN, d.seq = true, m.CommitTime, m.FinalLSN, 0
+		d.inTx, d.commitTS, d.commitLSN, d.xid, d.seq = true, m.CommitTime, m.FinalLSN, m.Xid, 0
 	case *pglogrepl.CommitMessage:
 		d.inTx = false
 		return nil, m.TransactionEndLSN, nil
@@ -119,7 +122,7 @@ func (d *decoder) row(rel uint32, typ string, newTuple, oldTuple *pglogrepl.Tupl
 	d.seq++
 	c := &Change{
 		Schema: r.msg.Namespace, Table: r.msg.RelationName, Type: typ,
-		Columns: r.columns, CommitTimestamp: d.commitTS, CommitLSN: d.commitLSN, Seq: d.seq,
+		Columns: r.columns, CommitTimestamp: d.commitTS, CommitLSN: d.commitLSN, Seq: d.seq, Xid: d.xid,
 		KeyColumns: r.keys,
 	}
 	if oldTuple != nil {

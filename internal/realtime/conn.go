@@ -1,8 +1,8 @@
 package realtime
 
 import (
-	"context"
 	"encoding/json"
+	"errors"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -24,6 +24,38 @@ type Message struct {
 	// Broadcast, when set, is a user broadcast (Payload is then unused):
 	// Phoenix 2.0.0 sends it as a binary frame.
 	Broadcast *BroadcastMessage
+
+	// frame, when set, holds this message's encodings, shared by every
+	// connection the same message goes to.
+	frame *sharedFrame
+}
+
+// wireForm is one way of encoding messages: a protocol and version.
+type wireForm uint8
+
+const (
+	formPhoenixV1 wireForm = iota
+	formPhoenixV2
+	formNative
+	wireForms
+)
+
+// sharedFrame is one message as it goes on the wire, WebSocket frame
+// included, encoded the first time a connection of each wire form writes
+// it. A change fanned out to thousands of subscribers is encoded once, not
+// once per subscriber, and the same bytes are written to every socket.
+type sharedFrame struct {
+	forms [wireForms]struct {
+		once  sync.Once
+		frame []byte
+		err   error
+	}
+}
+
+func (f *sharedFrame) encoded(w *connWriter, m Message) ([]byte, error) {
+	e := &f.forms[w.form]
+	e.once.Do(func() { e.frame, e.err = w.frame(m) })
+	return e.frame, e.err
 }
 
 // BroadcastMessage is one client-to-client message.
@@ -34,12 +66,13 @@ type BroadcastMessage struct {
 	Binary  bool            `json:"binary,omitempty"`
 }
 
-// Conn is one WebSocket client. The hub writes to it through a bounded
-// queue; a client that cannot keep up is disconnected with a reason rather
-// than letting the queue grow.
+// Conn is one WebSocket client. The hub writes to its socket directly,
+// without waiting for the client (see sockWriter); a client that cannot
+// keep up is disconnected with a reason rather than letting its backlog
+// grow.
 //
 // A connection costs one goroutine while idle, the one reading from it,
-// with a minimal stack: a writer goroutine runs only while messages wait;
+// with a minimal stack: a writer goroutine runs only while a backlog waits;
 // the token's expiry and the heartbeat and write timeouts are deadlines
 // that the hub's sweeper checks for every connection at once, not timers
 // of its own; and connections presenting the same token share one decoded
@@ -52,12 +85,11 @@ type Conn struct {
 
 	ident atomic.Pointer[identity.Identity]
 
-	mu      sync.Mutex
-	joins   map[string]*Join // by topic
-	queue   []Message
-	max     int
-	writing bool
-	out     *connWriter // nil until a protocol attaches the socket
+	mu    sync.Mutex
+	joins map[string]*Join // by topic
+	queue []Message        // messages sent before the socket is attached
+	max   int
+	out   *connWriter // nil until a protocol attaches the socket
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -67,25 +99,34 @@ type Conn struct {
 	in, sent atomic.Int64
 
 	// idleTimeout is how long the client may stay silent; readBy is when
-	// that runs out, writingSince when the write in progress began and
-	// expiresAt when the token expires (all Unix nanoseconds, zero for
-	// none). The hub's sweeper enforces them.
-	idleTimeout  time.Duration
-	readBy       atomic.Int64
-	writingSince atomic.Int64
-	expiresAt    atomic.Int64
+	// that runs out and expiresAt when the token expires (Unix
+	// nanoseconds, zero for none). The hub's sweeper enforces them, and
+	// the socket writer's write timeout.
+	idleTimeout time.Duration
+	readBy      atomic.Int64
+	expiresAt   atomic.Int64
+	sock        atomic.Pointer[sockWriter]
 }
 
 // writeTimeout bounds one write to a client.
 const writeTimeout = 10 * time.Second
 
-// connWriter is how queued messages reach the socket.
+// connWriter is how messages reach the socket.
 type connWriter struct {
-	ctx    context.Context
 	hub    *Hub
 	ws     *websocket.Conn
 	sock   *socket
 	encode func(Message) (websocket.MessageType, []byte, error)
+	form   wireForm
+}
+
+// frame is m encoded as one WebSocket frame.
+func (w *connWriter) frame(m Message) ([]byte, error) {
+	typ, data, err := w.encode(m)
+	if err != nil {
+		return nil, err
+	}
+	return wsFrame(typ, data), nil
 }
 
 func newConn(id, ip string, queue int, ident *identity.Identity) *Conn {
@@ -97,15 +138,38 @@ func newConn(id, ip string, queue int, ident *identity.Identity) *Conn {
 // Identity is the caller's current identity (refreshed by access_token).
 func (c *Conn) Identity() identity.Identity { return *c.ident.Load() }
 
-// attach connects the queue to a socket and arms the token's expiry.
+// identity is the caller's current identity, shared with the other
+// connections presenting the same token (never to be modified).
+func (c *Conn) identity() *identity.Identity { return c.ident.Load() }
+
+// attach connects the connection to a socket, writes what was sent
+// before, and arms the token's expiry.
 func (c *Conn) attach(w *connWriter) {
-	c.mu.Lock()
-	c.out = w
-	start := len(c.queue) > 0 && !c.writing
-	c.writing = c.writing || start
-	c.mu.Unlock()
-	if start {
-		go c.flush()
+	c.sock.Store(w.sock.out)
+	// What was sent before is written first; whatever is sent meanwhile
+	// is queued behind it, until the queue is empty and the socket is
+	// connected.
+	for {
+		c.mu.Lock()
+		if len(c.queue) == 0 {
+			c.out = w
+			c.mu.Unlock()
+			break
+		}
+		queued := c.queue
+		c.queue = nil
+		c.mu.Unlock()
+		for _, m := range queued {
+			c.write(w, m)
+		}
+	}
+	select {
+	case <-c.closed:
+		// Closed before the socket was connected: close it now.
+		w.sock.out.stop()
+		go w.sock.close(c.Reason())
+		return
+	default:
 	}
 	c.armExpiry()
 }
@@ -145,74 +209,50 @@ func (c *Conn) tokenExpiry() time.Time {
 	return time.Time{}
 }
 
-// send queues m; a full queue closes the connection.
+// send writes m to the socket. It does not wait for the client: what the
+// socket does not take at once waits in the socket writer's backlog, and a
+// client whose backlog is full is disconnected as a slow client.
 func (c *Conn) send(m Message) bool {
-	c.mu.Lock()
 	select {
 	case <-c.closed:
-		c.mu.Unlock()
 		return false
 	default:
 	}
-	if len(c.queue) >= c.max {
+	c.mu.Lock()
+	w := c.out
+	if w == nil {
+		if len(c.queue) >= c.max {
+			c.mu.Unlock()
+			c.Close("slow client: messages were not read fast enough")
+			return false
+		}
+		c.queue = append(c.queue, m)
 		c.mu.Unlock()
-		c.Close("slow client: messages were not read fast enough")
-		return false
-	}
-	c.queue = append(c.queue, m)
-	start := !c.writing && c.out != nil
-	if start {
-		c.writing = true
+		return true
 	}
 	c.mu.Unlock()
-	if start {
-		go c.flush()
-	}
-	return true
-}
-
-// flush writes queued messages until the queue is empty, then ends.
-func (c *Conn) flush() {
-	var batch []Message
-	for {
-		c.mu.Lock()
-		if len(c.queue) == 0 {
-			c.writing = false
-			c.queue = batch[:0] // keep the larger buffer
-			c.mu.Unlock()
-			return
-		}
-		batch, c.queue = c.queue, nil
-		w := c.out
-		c.mu.Unlock()
-		for i := range batch {
-			if !c.write(w, batch[i]) {
-				c.mu.Lock()
-				c.writing, c.queue = false, nil
-				c.mu.Unlock()
-				return
-			}
-			batch[i] = Message{} // release payloads early
-		}
-	}
+	return c.write(w, m)
 }
 
 func (c *Conn) write(w *connWriter, m Message) bool {
-	select {
-	case <-c.closed:
-		return false
-	default:
+	var frame []byte
+	var err error
+	if m.frame != nil {
+		frame, err = m.frame.encoded(w, m)
+	} else {
+		frame, err = w.frame(m)
 	}
-	typ, data, err := w.encode(m)
 	if err != nil {
 		return true
 	}
-	// The sweeper ends a write that takes longer than writeTimeout; a
-	// context without a deadline costs the library no timer.
-	c.writingSince.Store(time.Now().UnixNano())
-	err = w.ws.Write(w.ctx, typ, data)
-	c.writingSince.Store(0)
-	if err != nil {
+	switch err := w.sock.out.writeFrame(frame, c.max); {
+	case err == nil:
+	case errors.Is(err, errStopped):
+		return false
+	case errors.Is(err, errSlowClient):
+		c.Close("slow client: messages were not read fast enough")
+		return false
+	default:
 		c.Close("write failed: the client stopped reading")
 		return false
 	}
@@ -230,9 +270,14 @@ func (c *Conn) Close(reason string) {
 		w := c.out
 		c.mu.Unlock()
 		if w != nil {
+			w.sock.out.stop()
 			// The close handshake waits for the client; the caller (often
-			// the hub, fanning out) must not.
-			go w.sock.close(reason)
+			// the hub, fanning out) must not. The connection leaves its
+			// channels at once: nothing more is delivered to it.
+			go func() {
+				w.hub.Unregister(c)
+				w.sock.close(reason)
+			}()
 		}
 	})
 }
@@ -254,8 +299,10 @@ func (c *Conn) overdue(now int64) string {
 	if by := c.readBy.Load(); by != 0 && now > by {
 		return "heartbeat timeout: no message within " + c.idleTimeout.String()
 	}
-	if since := c.writingSince.Load(); since != 0 && now-since > int64(writeTimeout) {
-		return "write failed: the client stopped reading"
+	if w := c.sock.Load(); w != nil {
+		if since := w.stalledSince(); since != 0 && now-since > int64(writeTimeout) {
+			return "write failed: the client stopped reading"
+		}
 	}
 	return ""
 }

@@ -9,9 +9,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"weak"
 
@@ -47,7 +49,6 @@ type Hub struct {
 	// binding for every table of a schema is under "schema.*", and one for
 	// every schema under "*".
 	changes map[string]map[*ChangeBinding]struct{}
-	nextID  int
 
 	// instance names this process on the bus; peers are the other
 	// instances by when they were last heard from.
@@ -294,10 +295,9 @@ func (h *Hub) Join(ctx context.Context, c *Conn, req JoinRequest) (*Join, error)
 		}
 	}
 
+	assignBindingIDs(j.Changes)
 	h.mu.Lock()
 	for _, b := range j.Changes {
-		h.nextID++
-		b.ID = h.nextID
 		key := bindingKey(b.Schema, b.Table)
 		if h.changes[key] == nil {
 			h.changes[key] = map[*ChangeBinding]struct{}{}
@@ -348,6 +348,59 @@ func (h *Hub) Leave(c *Conn, topic string) {
 		delete(h.topics, topic)
 	}
 	h.mu.Unlock()
+}
+
+// assignBindingIDs gives each binding an id derived from what it asks for
+// (event, schema, table, filter), as Supabase Realtime does: identical
+// subscriptions on any connection carry the same id, so a change's payload,
+// which lists the ids it matches, is the same bytes for all of them and is
+// encoded once. Ids only need to tell a join's own bindings apart: the rare
+// collision between two different bindings of one join is resolved by
+// rehashing; 0 is never used (clients treat it as no id).
+func assignBindingIDs(bs []*ChangeBinding) {
+	for i, b := range bs {
+		for salt := uint32(0); ; salt++ {
+			b.ID = bindingHash(b, salt)
+			clash := false
+			for _, o := range bs[:i] {
+				if o.ID == b.ID && !sameBinding(o, b) {
+					clash = true
+					break
+				}
+			}
+			if !clash {
+				break
+			}
+		}
+	}
+}
+
+func sameBinding(a, b *ChangeBinding) bool {
+	return a.Event == b.Event && a.Schema == b.Schema && a.Table == b.Table && a.Filter == b.Filter
+}
+
+// bindingHash is FNV-1a over the binding's fields, folded into 27 bits
+// (the range of Supabase's ids, which JavaScript holds exactly).
+func bindingHash(b *ChangeBinding, salt uint32) int {
+	h := uint32(2166136261)
+	mix := func(s string) {
+		for i := 0; i < len(s); i++ {
+			h = (h ^ uint32(s[i])) * 16777619
+		}
+		h = (h ^ 0xff) * 16777619 // field separator: ("ab","c") differs from ("a","bc")
+	}
+	mix(b.Event)
+	mix(b.Schema)
+	mix(b.Table)
+	mix(b.Filter)
+	for i := 0; i < 4; i++ {
+		h = (h ^ (salt >> (8 * i) & 0xff)) * 16777619
+	}
+	id := int((h ^ h>>27) & (1<<27 - 1))
+	if id == 0 {
+		id = 1
+	}
+	return id
 }
 
 func bindingKey(schema, table string) string {
@@ -562,6 +615,39 @@ func (h *Hub) System(status, message string) {
 		seen[j] = true
 		j.conn.send(Message{Topic: j.Topic, Event: "system", JoinRef: j.JoinRef, Payload: payload})
 	}
+}
+
+// fanOut calls send(i) for i in [0, n), on as many goroutines as there
+// are processors when n is large, and returns when every call returned.
+// Sends do not wait for clients, so a handful of goroutines keeps every
+// core writing to sockets; one goroutine per connection would cost a
+// goroutine start (and stack growth) per delivery.
+func fanOut(n int, send func(i int)) {
+	const chunk = 64
+	workers := min(runtime.GOMAXPROCS(0), (n+chunk-1)/chunk)
+	if workers <= 1 {
+		for i := range n {
+			send(i)
+		}
+		return
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for {
+				end := int(next.Add(chunk))
+				start := end - chunk
+				if start >= n {
+					return
+				}
+				for i := start; i < min(end, n); i++ {
+					send(i)
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
 
 func randomID() string {

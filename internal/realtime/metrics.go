@@ -18,7 +18,7 @@ type hubMetrics struct {
 	batches     prometheus.Counter
 }
 
-// deliveryBuckets span 1 ms to 10 s: commit-to-send latency.
+// deliveryBuckets span 1 ms to 10 s: commit-to-socket latency.
 var deliveryBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
 
 // RegisterMetrics adds realtime's metrics to reg: connections, channels,
@@ -31,9 +31,9 @@ func (s *Service) RegisterMetrics(reg prometheus.Registerer) error {
 		messagesOut: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "fluxbase", Subsystem: "realtime",
 			Name: "messages_out_total", Help: "Messages written to realtime clients."}),
 		delivery: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "fluxbase", Subsystem: "realtime",
-			Name: "change_delivery_seconds", Help: "From a change's commit to its delivery to subscribers' queues.", Buckets: deliveryBuckets}),
+			Name: "change_delivery_seconds", Help: "From a change's commit to its being written to every subscriber's socket.", Buckets: deliveryBuckets}),
 		fanout: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "fluxbase", Subsystem: "realtime",
-			Name: "broadcast_fanout_seconds", Help: "Time to hand a broadcast to every local subscriber.", Buckets: deliveryBuckets}),
+			Name: "broadcast_fanout_seconds", Help: "Time to write a broadcast to every local subscriber's socket.", Buckets: deliveryBuckets}),
 		dropped: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "fluxbase", Subsystem: "realtime",
 			Name: "bus_dropped_total", Help: "Messages for other instances dropped because the database could not take them."}),
 	}

@@ -190,6 +190,8 @@ func (nativeCodec) decode(typ websocket.MessageType, data []byte) (phxFrame, err
 	return f, nil
 }
 
+func (nativeCodec) form() wireForm { return formNative }
+
 func (nativeCodec) encode(m Message) (websocket.MessageType, []byte, error) { return nativeEncode(m) }
 
 func orEmpty(b json.RawMessage) json.RawMessage {

@@ -35,6 +35,7 @@ type phxFrame struct {
 type phxCodec interface {
 	decode(typ websocket.MessageType, data []byte) (phxFrame, error)
 	encode(m Message) (websocket.MessageType, []byte, error)
+	form() wireForm
 }
 
 // v1: {"topic","event","payload","ref","join_ref"}.
@@ -69,6 +70,8 @@ func phxTopic(t string) string {
 	}
 	return "realtime:" + t
 }
+
+func (phxV1) form() wireForm { return formPhoenixV1 }
 
 func (phxV1) encode(m Message) (websocket.MessageType, []byte, error) {
 	payload := m.Payload
@@ -190,6 +193,8 @@ func decodeBinaryPush(b []byte) (phxFrame, error) {
 	return phxFrame{JoinRef: parts[0], Ref: parts[1], Topic: parts[2], Event: "broadcast", Broadcast: msg}, nil
 }
 
+func (phxV2) form() wireForm { return formPhoenixV2 }
+
 func (phxV2) encode(m Message) (websocket.MessageType, []byte, error) {
 	if m.Broadcast != nil {
 		return websocket.MessageBinary, encodeBinaryBroadcast(phxTopic(m.Topic), m.Broadcast), nil
@@ -304,7 +309,7 @@ func accept(w http.ResponseWriter, r *http.Request, opts ProtocolOptions, user s
 		return nil, nil, false
 	}
 	ws.SetReadLimit(opts.MaxMessageBytes)
-	return newSocket(ws, sb.conn, sb.br), release, true
+	return newSocket(ws, sb.conn, sb.br, sb.out), release, true
 }
 
 // serve runs a session on its own goroutine and lets the HTTP handler
@@ -341,7 +346,7 @@ type phxSession struct {
 }
 
 func (s *phxSession) run(ctx context.Context) {
-	s.conn.attach(&connWriter{ctx: context.WithoutCancel(ctx), hub: s.hub, ws: s.sock.ws, sock: s.sock, encode: s.codec.encode})
+	s.conn.attach(&connWriter{hub: s.hub, ws: s.sock.ws, sock: s.sock, encode: s.codec.encode, form: s.codec.form()})
 	s.readLoop(ctx)
 	s.conn.Close("connection closed")
 }

@@ -252,12 +252,27 @@ func (h *Hub) BroadcastTopic(topic string, msg BroadcastMessage) {
 // the sender unless it asked for its own messages.
 func (h *Hub) deliverBroadcast(topic string, msg BroadcastMessage, from *Join) {
 	start := time.Now()
-	for _, j := range h.members(topic) {
+	members := h.members(topic)
+	to := members[:0]
+	for _, j := range members {
 		if (j == from && !from.Self) || !j.mayRead {
 			continue
 		}
-		m := msg
-		j.conn.send(Message{Topic: j.Topic, Event: "broadcast", JoinRef: j.JoinRef, Broadcast: &m})
+		to = append(to, j)
 	}
+	// Members with the same join reference receive the same bytes,
+	// encoded once.
+	m := msg
+	frames := map[string]*Message{}
+	msgs := make([]*Message, len(to))
+	for i, j := range to {
+		f := frames[j.JoinRef]
+		if f == nil {
+			f = &Message{Topic: j.Topic, Event: "broadcast", JoinRef: j.JoinRef, Broadcast: &m, frame: &sharedFrame{}}
+			frames[j.JoinRef] = f
+		}
+		msgs[i] = f
+	}
+	fanOut(len(to), func(i int) { to[i].conn.send(*msgs[i]) })
 	h.metrics.observeFanout(start)
 }

@@ -17,21 +17,22 @@ import (
 // and responses; they would stay for the socket's whole life, the larger
 // part of an idle connection's memory. Clients send small frames
 // (heartbeats, joins), and a read larger than the buffer goes straight to
-// the socket. Most server frames (replies, presence, typical changes)
-// fit the write buffer and leave in one system call; a larger one takes
-// two.
+// the socket. The library writes only control frames (the hub's frames go
+// to the socket's writer whole): the write buffer holds the largest,
+// 127 bytes, so that each reaches the writer in one piece.
 const (
 	socketReadBuffer  = 512
-	socketWriteBuffer = 2048
+	socketWriteBuffer = 256
 )
 
 // smallBuffers is a ResponseWriter whose Hijack gives the WebSocket
-// library smaller buffers than net/http's, and remembers the connection
-// and the read buffer for the socket.
+// library smaller buffers than net/http's, and remembers the connection,
+// the read buffer and the writer for the socket.
 type smallBuffers struct {
 	http.ResponseWriter
 	conn net.Conn
 	br   *bufio.Reader
+	out  *sockWriter
 }
 
 func (w *smallBuffers) Unwrap() http.ResponseWriter { return w.ResponseWriter }
@@ -58,8 +59,8 @@ func (w *smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		_ = conn.Close()
 		return nil, nil, err
 	}
-	w.conn, w.br = conn, br
-	return conn, bufio.NewReadWriter(br, bufio.NewWriterSize(conn, socketWriteBuffer)), nil
+	w.conn, w.br, w.out = conn, br, newSockWriter(conn)
+	return conn, bufio.NewReadWriter(br, bufio.NewWriterSize(w.out, socketWriteBuffer)), nil
 }
 
 // socket is an accepted WebSocket with what waiting for it to become
@@ -74,10 +75,12 @@ type socket struct {
 	// handshake, which reads it from another goroutine.
 	br *bufio.Reader
 	mu sync.Mutex
+	// out writes to the connection.
+	out *sockWriter
 }
 
-func newSocket(ws *websocket.Conn, conn net.Conn, br *bufio.Reader) *socket {
-	s := &socket{ws: ws, br: br}
+func newSocket(ws *websocket.Conn, conn net.Conn, br *bufio.Reader, out *sockWriter) *socket {
+	s := &socket{ws: ws, br: br, out: out}
 	if sc, ok := conn.(syscall.Conn); ok && br != nil {
 		if raw, err := sc.SyscallConn(); err == nil {
 			s.raw = raw
@@ -102,8 +105,12 @@ func (s *socket) waitReadable() error {
 }
 
 // close ends the connection with a closing handshake telling the client
-// why.
+// why, once what was already written has reached the kernel (closing the
+// connection would lose it), or after the write timeout.
 func (s *socket) close(reason string) {
+	if s.out != nil {
+		s.out.waitDrained(writeTimeout)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	closeWith(s.ws, reason)

@@ -23,3 +23,28 @@ func readable(fd uintptr) bool {
 		return true
 	}
 }
+
+// writeNow writes what the socket takes without waiting: all of p, or
+// less when the kernel's buffer is full.
+func writeNow(raw syscall.RawConn, p []byte) (n int, err error) {
+	cerr := raw.Write(func(fd uintptr) bool {
+		for n < len(p) {
+			m, e := syscall.Write(int(fd), p[n:])
+			switch {
+			case errors.Is(e, syscall.EINTR):
+				continue
+			case errors.Is(e, syscall.EAGAIN):
+				return true
+			case e != nil:
+				err = e
+				return true
+			}
+			n += m
+		}
+		return true
+	})
+	if err == nil {
+		err = cerr
+	}
+	return n, err
+}

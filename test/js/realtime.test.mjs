@@ -86,6 +86,38 @@ for (const vsn of ['1.0.0', '2.0.0']) {
   })
 }
 
+// Binding ids come from what a binding asks for, so two clients with the
+// same bindings receive the same frames; realtime-js must still route each
+// event to the callback of the binding it matched, and only to it.
+test('several bindings on one channel, on two clients', async () => {
+  const subs = []
+  for (const rt of [client(service), client(service)]) {
+    clients.push(rt)
+    const ins = collector()
+    const del = collector()
+    const channel = rt
+      .channel('multi')
+      .on('postgres_changes', { event: 'INSERT', schema: 'public', table: 'todos', filter: 'list_id=eq.21' }, (p) => ins.push(p))
+      .on('postgres_changes', { event: 'DELETE', schema: 'public', table: 'todos' }, (p) => del.push(p))
+    await subscribed(channel)
+    subs.push({ ins, del })
+  }
+  await sql(`insert into public.todos (list_id, title) values (21, 'multi a'), (22, 'multi b')`)
+  await sql(`delete from public.todos where title = 'multi a'`)
+  for (const { ins, del } of subs) {
+    await ins.waitFor((e) => e.length >= 1, 'the insert')
+    await del.waitFor((e) => e.length >= 1, 'the delete')
+  }
+  // A stray event (the other list's insert, or one event routed to both
+  // callbacks) would arrive right behind these.
+  await sql(`insert into public.todos (list_id, title) values (21, 'multi c')`)
+  for (const { ins } of subs) await ins.waitFor((e) => e.length >= 2, 'the second insert')
+  for (const { ins, del } of subs) {
+    assert.deepEqual(ins.events.map((e) => [e.eventType, e.new.title]), [['INSERT', 'multi a'], ['INSERT', 'multi c']])
+    assert.deepEqual(del.events.map((e) => [e.eventType, e.old.title]), [['DELETE', 'multi a']])
+  }
+})
+
 test('broadcast with self and ack', async () => {
   const a = client(anon)
   const b = client(anon)
