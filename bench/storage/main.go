@@ -9,7 +9,9 @@
 //     Fluxbase's storage API, against `cp` (local: the upload baseline also
 //     fsyncs, as Fluxbase does; the download, saved to a file, against cp
 //     of the stored file to a file, and discarded, against cp to
-//     /dev/null) or direct minio-go put and get (S3);
+//     /dev/null) or direct minio-go put and get (S3; the S3 download is
+//     also compared, for reference, with a bare net/http relay that
+//     splices S3's answer to the client: the cost of the extra hop alone);
 //   - the peak resident memory of the Fluxbase process during those
 //     transfers, above what it used before (VmHWM after resetting it, read
 //     from /proc);
@@ -35,6 +37,7 @@ import (
 	mrand "math/rand/v2"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -349,6 +352,12 @@ func benchS3(ctx context.Context, o options, root, src string) ([]result, error)
 		return nil, err
 	}
 
+	relay, err := startS3Relay(client, "http://"+gw.addr, "baseline")
+	if err != nil {
+		return nil, err
+	}
+	defer relay.Close()
+
 	// The baseline uploads in 16 MiB parts; from a file, minio-go sends
 	// four of them at a time.
 	const partSize = 16 << 20
@@ -373,6 +382,12 @@ func benchS3(ctx context.Context, o options, root, src string) ([]result, error)
 				defer obj.Close()
 				return drain(obj)
 			},
+		}, {
+			// A reference, not the issue's baseline: what any server that
+			// relays S3's bytes over one more loopback hop can reach here.
+			what:     " vs a bare net/http relay of S3 (splice), for reference",
+			fluxbase: func(_ int, name string) (int64, error) { return fb.download(name, io.Discard) },
+			baseline: func(i int) (int64, error) { return relay.get(big(i)) },
 		}},
 		remove: func(i int) error { return client.RemoveObject(ctx, "baseline", big(i), minio.RemoveObjectOptions{}) },
 	}
@@ -401,6 +416,84 @@ func benchS3(ctx context.Context, o options, root, src string) ([]result, error)
 		return nil, err
 	}
 	return append(rs, srs...), nil
+}
+
+// s3Relay is the least a server can do to pass S3 objects on: GET /{key}
+// sends a presigned GET to S3 on a connection of its own and hands that
+// connection to net/http, which splices the body to the client. No
+// metadata, no checks: it shows what the extra hop alone costs.
+type s3Relay struct {
+	URL    string
+	srv    *http.Server
+	client *http.Client
+}
+
+func startS3Relay(s3 *minio.Client, endpoint, bucket string) (*s3Relay, error) {
+	ep, err := url.Parse(endpoint)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	r := &s3Relay{URL: "http://" + ln.Addr().String(), client: &http.Client{Transport: &http.Transport{
+		DisableCompression: true, ReadBufferSize: 256 << 10,
+	}}}
+	r.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		u, err := s3.Presign(req.Context(), http.MethodGet, bucket, strings.TrimPrefix(req.URL.Path, "/"), time.Minute, nil)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		c, err := net.Dial("tcp", ep.Host)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer c.Close()
+		out, err := http.NewRequest(http.MethodGet, u.String(), nil)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		out.Close = true
+		br := bufio.NewReader(c)
+		if err := out.Write(c); err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		res, err := http.ReadResponse(br, out)
+		if err != nil || res.StatusCode != http.StatusOK || res.ContentLength < 0 {
+			http.Error(w, fmt.Sprintf("S3: %v %v", res, err), http.StatusBadGateway)
+			return
+		}
+		w.Header().Set("Content-Length", strconv.FormatInt(res.ContentLength, 10))
+		head, _ := br.Peek(min(br.Buffered(), int(res.ContentLength)))
+		if _, err := w.Write(head); err != nil {
+			return
+		}
+		_, _ = io.Copy(w, &io.LimitedReader{R: c.(*net.TCPConn), N: res.ContentLength - int64(len(head))})
+	})}
+	go func() { _ = r.srv.Serve(ln) }()
+	return r, nil
+}
+
+func (r *s3Relay) get(key string) (int64, error) {
+	res, err := r.client.Get(r.URL + "/" + key)
+	if err != nil {
+		return 0, err
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("relay: %s", res.Status)
+	}
+	return drain(res.Body)
+}
+
+func (r *s3Relay) Close() {
+	_ = r.srv.Close()
+	r.client.CloseIdleConnections()
 }
 
 // plainServer serves PUT and GET of numbered files in dir over HTTP, with

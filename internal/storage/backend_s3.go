@@ -45,6 +45,9 @@ type S3 struct {
 	client *minio.Client
 	bucket string
 	prefix string
+	// direct: large downloads may use GETs of their own, spliced to the
+	// client (backend_s3_direct.go).
+	direct bool
 	// buffers holds part buffers of s3PartSize between uploads.
 	buffers sync.Pool
 }
@@ -76,7 +79,7 @@ func NewS3(ctx context.Context, c config.StorageS3Config) (*S3, error) {
 	if err != nil {
 		return nil, fmt.Errorf("storage.s3: %w", err)
 	}
-	s := &S3{client: client, bucket: c.Bucket, prefix: c.Prefix}
+	s := &S3{client: client, bucket: c.Bucket, prefix: c.Prefix, direct: directGetAllowed(u, http.ProxyFromEnvironment)}
 	s.buffers.New = func() any { b := make([]byte, s3PartSize); return &b }
 	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
@@ -316,9 +319,27 @@ func (u *s3Upload) abort(ctx context.Context) {
 
 // Get implements Backend.
 func (s *S3) Get(ctx context.Context, key string) (io.ReadSeekCloser, ObjectInfo, error) {
+	return s.open(ctx, key, 0)
+}
+
+// open is Get for a download of an object whose metadata gives its size
+// (0: unknown): a large one may be served by direct GETs.
+func (s *S3) open(ctx context.Context, key string, size int64) (io.ReadSeekCloser, ObjectInfo, error) {
 	k, err := s.key(key)
 	if err != nil {
 		return nil, ObjectInfo{}, err
+	}
+	direct := s.direct && size >= s3DirectMin
+	if direct {
+		body, info, err := s.getDirect(ctx, k, 0)
+		switch {
+		case err == nil:
+			obj := &s3Object{ctx: ctx, s3: s, key: k, size: info.Size, body: body, raw: body, direct: true}
+			return obj, info, nil
+		case errors.Is(err, ErrNotFound):
+			return nil, ObjectInfo{}, err
+		}
+		// errS3Indirect: minio-go's GET answers instead.
 	}
 	// One GET answers the size and starts the body: a download costs one
 	// round trip to S3, not a HEAD and then a GET.
@@ -326,7 +347,7 @@ func (s *S3) Get(ctx context.Context, key string) (io.ReadSeekCloser, ObjectInfo
 	if err != nil {
 		return nil, ObjectInfo{}, mapS3Error(err)
 	}
-	obj := &s3Object{ctx: ctx, s3: s, key: k, size: st.Size, body: body}
+	obj := &s3Object{ctx: ctx, s3: s, key: k, size: st.Size, body: body, direct: direct}
 	return obj, ObjectInfo{Size: st.Size, ModTime: st.LastModified}, nil
 }
 
@@ -343,6 +364,11 @@ type s3Object struct {
 	// alone (http.ServeContent seeks to the end to learn the size) keep it.
 	body    io.ReadCloser
 	bodyPos int64
+	// raw is body when body is a direct GET's, which can be spliced.
+	raw *s3RawBody
+	// direct: the object is read for a download, and later GETs may be
+	// direct ones when what is left to read is large enough.
+	direct bool
 }
 
 func (o *s3Object) Read(p []byte) (int, error) {
@@ -350,22 +376,12 @@ func (o *s3Object) Read(p []byte) (int, error) {
 		return 0, io.EOF
 	}
 	if o.body != nil && o.bodyPos != o.pos {
-		_ = o.body.Close()
-		o.body = nil
+		o.closeBody()
 	}
 	if o.body == nil {
-		opts := minio.GetObjectOptions{}
-		// SetRange(0, 0) would ask for the first byte only.
-		if o.pos > 0 {
-			if err := opts.SetRange(o.pos, 0); err != nil {
-				return 0, err
-			}
+		if err := o.reopen(o.size - o.pos); err != nil {
+			return 0, err
 		}
-		body, _, _, err := minio.Core{Client: o.s3.client}.GetObject(o.ctx, o.s3.bucket, o.key, opts)
-		if err != nil {
-			return 0, mapS3Error(err)
-		}
-		o.body, o.bodyPos = body, o.pos
 	}
 	if rest := o.size - o.pos; int64(len(p)) > rest {
 		p = p[:rest]
@@ -398,12 +414,71 @@ func (o *s3Object) Seek(offset int64, whence int) (int64, error) {
 	return pos, nil
 }
 
+// reopen starts a GET from pos to the end, of which want bytes are
+// expected to be read: a direct one when it applies, else minio-go's.
+func (o *s3Object) reopen(want int64) error {
+	if o.direct && want >= s3DirectMin {
+		body, _, err := o.s3.getDirect(o.ctx, o.key, o.pos)
+		switch {
+		case err == nil:
+			o.body, o.raw, o.bodyPos = body, body, o.pos
+			return nil
+		case errors.Is(err, ErrNotFound):
+			return err
+		}
+	}
+	opts := minio.GetObjectOptions{}
+	// SetRange(0, 0) would ask for the first byte only.
+	if o.pos > 0 {
+		if err := opts.SetRange(o.pos, 0); err != nil {
+			return err
+		}
+	}
+	body, _, _, err := minio.Core{Client: o.s3.client}.GetObject(o.ctx, o.s3.bucket, o.key, opts)
+	if err != nil {
+		return mapS3Error(err)
+	}
+	o.body, o.bodyPos = body, o.pos
+	return nil
+}
+
+// spliceTo implements splicer: it sends the next n bytes from a direct
+// GET, opening a GET at the current position if the open body is
+// elsewhere. It declines (handled false, nothing sent) when the body is
+// minio-go's, which is then read as usual.
+func (o *s3Object) spliceTo(w io.Writer, n int64) (int64, bool, error) {
+	n = min(n, o.size-o.pos)
+	if n <= 0 {
+		return 0, true, nil
+	}
+	if o.body != nil && o.bodyPos != o.pos {
+		o.closeBody()
+	}
+	if o.body == nil {
+		if err := o.reopen(n); err != nil {
+			return 0, true, err
+		}
+	}
+	if o.raw == nil {
+		return 0, false, nil
+	}
+	sent, err := o.raw.writeTo(w, n)
+	o.pos += sent
+	o.bodyPos = o.pos
+	return sent, true, err
+}
+
+func (o *s3Object) closeBody() {
+	_ = o.body.Close()
+	o.body, o.raw = nil, nil
+}
+
 func (o *s3Object) Close() error {
 	if o.body == nil {
 		return nil
 	}
 	err := o.body.Close()
-	o.body = nil
+	o.body, o.raw = nil, nil
 	return err
 }
 

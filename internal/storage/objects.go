@@ -414,7 +414,13 @@ func (s *Service) Open(ctx context.Context, c Caller, bucketID, name string, acc
 		return Object{}, nil, err
 	}
 	s.touch(ctx, o)
-	rc, _, err := s.backend.Get(ctx, o.Version)
+	var rc io.ReadSeekCloser
+	if s3, ok := s.backend.(*S3); ok {
+		// The size lets it choose how to stream the bytes.
+		rc, _, err = s3.open(ctx, o.Version, o.Size)
+	} else {
+		rc, _, err = s.backend.Get(ctx, o.Version)
+	}
 	if err != nil {
 		if errors.Is(err, ErrNotFound) {
 			// Deleted or overwritten since the row was read.

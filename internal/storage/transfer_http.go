@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"io"
+	"math"
 	"mime"
 	"mime/multipart"
 	"net/http"
@@ -139,9 +140,12 @@ func (h *Handler) serveObject(w http.ResponseWriter, r *http.Request, o Object, 
 	}
 	dw := h.downloadWriter(w)
 	if _, isFile := rc.(*os.File); !isFile {
-		// A file goes by sendfile; a stream from S3 is copied through
-		// user space, where large reads and writes cost far fewer calls.
-		dw = largeCopyWriter{dw}
+		// A file goes by sendfile; a stream from S3 is spliced when it
+		// comes from a direct GET and the client's connection is plain
+		// HTTP/1 (TLS and HTTP/2 need the bytes in user space), and
+		// otherwise copied through user space, where large reads and
+		// writes cost far fewer calls.
+		dw = largeCopyWriter{ResponseWriter: dw, splice: r.TLS == nil && r.ProtoMajor == 1}
 	}
 	http.ServeContent(dw, r, "", o.UpdatedAt, rc)
 }
@@ -154,16 +158,55 @@ const largeCopyLimit = 1 << 20
 // would otherwise read the source 32 KiB at a time.
 type largeCopyWriter struct {
 	http.ResponseWriter
+	// splice lets a splicer source send itself.
+	splice bool
 }
 
 func (l largeCopyWriter) Unwrap() http.ResponseWriter { return l.ResponseWriter }
 
 func (l largeCopyWriter) ReadFrom(src io.Reader) (int64, error) {
+	if l.splice {
+		if n, ok, err := spliceFrom(l.ResponseWriter, src); ok {
+			return n, err
+		}
+	}
 	size := int64(largeCopyLimit)
 	if lr, ok := src.(*io.LimitedReader); ok && lr.N < size {
 		size = max(lr.N, 1)
 	}
 	return io.CopyBuffer(writeOnly{l.ResponseWriter}, src, make([]byte, size))
+}
+
+// splicer is an object body that can send its next n bytes to w without
+// copying them through Fluxbase (an S3 object read by direct GETs). It
+// declines, sending nothing, when it cannot.
+type splicer interface {
+	spliceTo(w io.Writer, n int64) (sent int64, handled bool, err error)
+}
+
+// spliceFrom sends src to w through a splicer when src is one, possibly
+// limited (http.ServeContent wraps the body in io.LimitedReaders).
+func spliceFrom(w io.Writer, src io.Reader) (int64, bool, error) {
+	var limits []*io.LimitedReader
+	n := int64(math.MaxInt64)
+	for {
+		lr, ok := src.(*io.LimitedReader)
+		if !ok {
+			break
+		}
+		limits = append(limits, lr)
+		n = min(n, lr.N)
+		src = lr.R
+	}
+	sp, ok := src.(splicer)
+	if !ok {
+		return 0, false, nil
+	}
+	sent, handled, err := sp.spliceTo(w, n)
+	for _, lr := range limits {
+		lr.N -= sent
+	}
+	return sent, handled, err
 }
 
 // wildcard is the rest of the path a "*" route matched, decoded once.
