@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"runtime"
 	"sync"
 	"syscall"
@@ -45,8 +46,12 @@ type wsConn struct {
 	rmu    sync.Mutex
 	closed bool
 	buf    []byte // received bytes not yet parsed
-	poller *poller
-	client *client
+	// arrived is when the kernel received the last bytes read (when
+	// hasArrived).
+	arrived    time.Time
+	hasArrived bool
+	poller     *poller
+	client     *client
 }
 
 // wsDial opens a WebSocket to rawURL (ws://host/path?query).
@@ -119,9 +124,69 @@ func (c *wsConn) write(payload []byte) error {
 	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	_ = c.conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
-	_, err := c.conn.Write(f)
-	return err
+	c.rmu.Lock()
+	detached := c.conn == nil
+	c.rmu.Unlock()
+	if !detached {
+		_ = c.conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+		_, err := c.conn.Write(f)
+		return err
+	}
+	// The descriptor is non-blocking and no longer known to the runtime:
+	// a full socket buffer is waited out here (the frames are small and
+	// rare: joins, heartbeats, broadcasts).
+	deadline := time.Now().Add(5 * time.Second)
+	for len(f) > 0 {
+		// Under rmu, so that a descriptor closed meanwhile (whose
+		// number may be reused) is never written.
+		c.rmu.Lock()
+		if c.closed {
+			c.rmu.Unlock()
+			return net.ErrClosed
+		}
+		n, err := syscall.Write(c.fd, f)
+		c.rmu.Unlock()
+		switch {
+		case errors.Is(err, syscall.EINTR):
+			continue
+		case errors.Is(err, syscall.EAGAIN):
+			if time.Now().After(deadline) {
+				return os.ErrDeadlineExceeded
+			}
+			time.Sleep(time.Millisecond)
+			continue
+		case err != nil:
+			return err
+		}
+		f = f[n:]
+	}
+	return nil
+}
+
+// detach takes the socket away from the Go runtime's network poller, so
+// that only the generator's own poller is woken when a frame arrives. A
+// socket left in both would wake two threads per frame: the poller, and
+// the runtime's idle thread waiting on its own epoll for any registered
+// descriptor, for nothing (no goroutine reads it). The descriptor is
+// duplicated and the original closed, which removes it from the runtime's
+// epoll and keeps the connection open.
+func (c *wsConn) detach() error {
+	raw, err := c.conn.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		return err
+	}
+	var dup int
+	var derr error
+	if err := raw.Control(func(fd uintptr) { dup, derr = syscall.Dup(int(fd)) }); err != nil {
+		return err
+	}
+	if derr != nil {
+		return derr
+	}
+	syscall.CloseOnExec(dup)
+	_ = c.conn.Close()
+	c.conn, c.fd = nil, dup
+	return nil
 }
 
 // readFrame reads the next text frame's payload while the connection is
@@ -189,7 +254,15 @@ func (c *wsConn) close() {
 	if c.poller != nil {
 		_ = syscall.EpollCtl(c.poller.epfd, syscall.EPOLL_CTL_DEL, c.fd, nil)
 	}
-	_ = c.conn.Close()
+	c.closeSocket()
+}
+
+func (c *wsConn) closeSocket() {
+	if c.conn != nil {
+		_ = c.conn.Close()
+		return
+	}
+	_ = syscall.Close(c.fd)
 }
 
 // poller reads the connections registered with it, calling handle with
@@ -210,9 +283,9 @@ type pollers struct {
 
 // frameHandler receives a frame's payload with the time its read returned
 // and the time the kernel received it.
-type frameHandler func(c *wsConn, payload []byte, read, arrived time.Time)
+type frameHandler func(c *wsConn, payload []byte, read, arrived time.Time, cache *tsCache)
 
-func newPollers(handle frameHandler) (*pollers, error) {
+func newPollers(handle frameHandler, pause time.Duration) (*pollers, error) {
 	ps := &pollers{}
 	for range runtime.GOMAXPROCS(0) {
 		epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
@@ -221,7 +294,7 @@ func newPollers(handle frameHandler) (*pollers, error) {
 		}
 		p := &poller{epfd: epfd}
 		ps.all = append(ps.all, p)
-		go p.run(handle)
+		go p.run(handle, pause)
 	}
 	return ps, nil
 }
@@ -233,6 +306,7 @@ func (ps *pollers) add(c *wsConn, handle frameHandler) error {
 	ps.next++
 	ps.mu.Unlock()
 	now := time.Now()
+	var cache tsCache
 	c.rmu.Lock()
 	for {
 		payload, n, ok := parseFrame(c.buf)
@@ -240,9 +314,13 @@ func (ps *pollers) add(c *wsConn, handle frameHandler) error {
 			break
 		}
 		if payload != nil {
-			handle(c, payload, now, now)
+			handle(c, payload, now, now, &cache)
 		}
 		c.buf = c.buf[:copy(c.buf, c.buf[n:])]
+	}
+	if err := c.detach(); err != nil {
+		c.rmu.Unlock()
+		return err
 	}
 	c.poller = p
 	p.mu.Lock()
@@ -251,16 +329,34 @@ func (ps *pollers) add(c *wsConn, handle frameHandler) error {
 	p.mu.Unlock()
 	// The event carries the connection's index, not its descriptor,
 	// whose number a later connection may reuse.
-	ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP, Fd: int32(id)}
+	// Edge-triggered: a level-triggered socket stays on epoll's ready
+	// list after it is returned and is polled once more on the next wait,
+	// a second visit per frame. receive reads until a read comes back
+	// short, which leaves nothing unread when the next edge can be missed.
+	ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP | epollET, Fd: int32(id)}
 	err := syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_ADD, c.fd, &ev)
 	c.rmu.Unlock()
 	return err
 }
 
-func (p *poller) run(handle frameHandler) {
+// run waits for ready sockets and reads them. After a batch that did not
+// fill its event buffer it pauses before the next wait: a poller that
+// asked epoll again at once would be woken for nearly every frame of a
+// fan-out, and on loopback that wake-up is paid by the server's write as
+// well as by the poller. The pause lets frames gather (a few dozen per
+// wait during a fan-out); a frame that arrives meanwhile is read at most
+// pause later, and that delay is part of the commit → read latency
+// reported (the kernel's arrival time is not affected).
+//
+// A batch's sockets are all read first, then the time is taken once, then
+// their frames are handled: each frame's read time is at or after the
+// moment its read returned, never before.
+func (p *poller) run(handle frameHandler, pause time.Duration) {
 	events := make([]syscall.EpollEvent, 256)
+	var ready []*wsConn
+	var cache tsCache
 	for {
-		n, err := syscall.EpollWait(p.epfd, events, -1)
+		n, err := epollWait(p.epfd, events)
 		if err != nil {
 			if errors.Is(err, syscall.EINTR) {
 				continue
@@ -270,43 +366,89 @@ func (p *poller) run(handle frameHandler) {
 		p.mu.Lock()
 		conns := p.conns
 		p.mu.Unlock()
+		ready = ready[:0]
 		for _, ev := range events[:n] {
-			if int(ev.Fd) < len(conns) {
-				conns[ev.Fd].readReady(handle)
+			if int(ev.Fd) < len(conns) && conns[ev.Fd].receive(ev.Events&(syscall.EPOLLRDHUP|syscall.EPOLLHUP|syscall.EPOLLERR) != 0) {
+				ready = append(ready, conns[ev.Fd])
 			}
+		}
+		at := time.Now()
+		for _, c := range ready {
+			c.handleReceived(handle, at, &cache)
+		}
+		clear(ready)
+		if pause > 0 && n < len(events) {
+			time.Sleep(pause)
 		}
 	}
 }
 
-// readReady reads what the socket has, once, and handles every whole
-// frame.
-func (c *wsConn) readReady(handle frameHandler) {
+// epollWait returns the ready events, waiting for one if there is none.
+// Asking without waiting first is a raw system call: during a fan-out
+// there are nearly always events after the pause, and a call the runtime
+// must treat as blocking hands the processor over and keeps its monitor
+// thread waking every 20 µs.
+func epollWait(epfd int, events []syscall.EpollEvent) (int, error) {
+	r, _, e := syscall.RawSyscall6(syscall.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), 0, 0, 0)
+	if e != 0 {
+		return 0, e
+	}
+	if r > 0 {
+		return int(r), nil
+	}
+	return syscall.EpollWait(epfd, events, -1)
+}
+
+// epollET is EPOLLET as the event mask's type.
+const epollET = 1 << 31
+
+// receive reads what the socket has without waiting (a raw system call,
+// for the same reason as epollWait): once, unless the read filled the
+// buffer, since a read that returns less than asked has emptied the
+// socket, or the peer has closed (hup), when it reads up to the end.
+// True when there are bytes to handle.
+func (c *wsConn) receive(hup bool) bool {
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
-	if c.closed {
-		return
+	got := false
+	for !c.closed {
+		if cap(c.buf)-len(c.buf) < 2048 {
+			c.buf = append(c.buf, make([]byte, max(cap(c.buf), 4096))...)[:len(c.buf)]
+		}
+		var oob [64]byte
+		space := c.buf[len(c.buf):cap(c.buf)]
+		n, oobn, err := recvmsgNow(c.fd, space, oob[:])
+		if errors.Is(err, syscall.EINTR) {
+			continue
+		}
+		if errors.Is(err, syscall.EAGAIN) {
+			break
+		}
+		if err != nil || n == 0 {
+			// The server closed the connection: stop watching it.
+			c.closed = true
+			_ = syscall.EpollCtl(c.poller.epfd, syscall.EPOLL_CTL_DEL, c.fd, nil)
+			c.closeSocket()
+			return got
+		}
+		c.arrived, c.hasArrived = kernelTimestamp(oob[:oobn])
+		c.buf = c.buf[:len(c.buf)+n]
+		got = true
+		if n < len(space) && !hup {
+			break
+		}
 	}
-	if cap(c.buf)-len(c.buf) < 2048 {
-		c.buf = append(c.buf, make([]byte, max(cap(c.buf), 4096))...)[:len(c.buf)]
-	}
-	var oob [64]byte
-	n, oobn, _, _, err := syscall.Recvmsg(c.fd, c.buf[len(c.buf):cap(c.buf)], oob[:], syscall.MSG_DONTWAIT)
-	at := time.Now()
+	return got
+}
+
+// handleReceived handles every whole frame received, read at time at.
+func (c *wsConn) handleReceived(handle frameHandler, at time.Time, cache *tsCache) {
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
 	arrived := at
-	if ts, ok := kernelTimestamp(oob[:oobn]); ok {
-		arrived = ts
+	if c.hasArrived {
+		arrived = c.arrived
 	}
-	if errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EINTR) {
-		return
-	}
-	if err != nil || n == 0 {
-		// The server closed the connection: stop watching it.
-		c.closed = true
-		_ = syscall.EpollCtl(c.poller.epfd, syscall.EPOLL_CTL_DEL, c.fd, nil)
-		_ = c.conn.Close()
-		return
-	}
-	c.buf = c.buf[:len(c.buf)+n]
 	off := 0
 	for {
 		payload, size, ok := parseFrame(c.buf[off:])
@@ -314,11 +456,47 @@ func (c *wsConn) readReady(handle frameHandler) {
 			break
 		}
 		if payload != nil {
-			handle(c, payload, at, arrived)
+			handle(c, payload, at, arrived, cache)
 		}
 		off += size
 	}
 	c.buf = c.buf[:copy(c.buf, c.buf[off:])]
+}
+
+// recvmsgNow is recvmsg(2) with MSG_DONTWAIT.
+func recvmsgNow(fd int, p, oob []byte) (n, oobn int, err error) {
+	var iov syscall.Iovec
+	iov.Base = &p[0]
+	iov.SetLen(len(p))
+	var msg syscall.Msghdr
+	msg.Iov = &iov
+	msg.Iovlen = 1
+	msg.Control = &oob[0]
+	msg.SetControllen(len(oob))
+	r, _, e := syscall.RawSyscall(syscall.SYS_RECVMSG, uintptr(fd), uintptr(unsafe.Pointer(&msg)), syscall.MSG_DONTWAIT)
+	if e != 0 {
+		return 0, 0, e
+	}
+	return int(r), int(msg.Controllen), nil
+}
+
+// tsCache keeps the last commit timestamp parsed: a change's 10,000
+// frames carry the same one.
+type tsCache struct {
+	raw []byte
+	t   time.Time
+}
+
+func (c *tsCache) parse(raw []byte) (time.Time, bool) {
+	if c.raw != nil && bytes.Equal(raw, c.raw) {
+		return c.t, true
+	}
+	t, err := time.Parse(time.RFC3339Nano, string(raw))
+	if err != nil {
+		return time.Time{}, false
+	}
+	c.raw, c.t = append(c.raw[:0], raw...), t
+	return t, true
 }
 
 // kernelTimestamp finds the SCM_TIMESTAMPNS control message: when the

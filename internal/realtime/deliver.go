@@ -67,12 +67,18 @@ func (h *Hub) HandleChange(ctx context.Context, ch *Change) {
 	ids := map[string]identity.Identity{}
 	var filters []*rowFilter
 	filterIdx := map[*rowFilter]int{}
+	var lastID *identity.Identity
 	for _, b := range bindings {
-		id := b.join.conn.identity()
-		if _, ok := byPtr[id]; !ok {
-			key := identityKey(id)
-			byPtr[id] = key
-			ids[key] = *id
+		// Consecutive subscribers usually share the identity (one token,
+		// or anonymous): comparing with the previous one spares a map
+		// lookup each.
+		if id := b.join.conn.identity(); id != lastID {
+			if _, ok := byPtr[id]; !ok {
+				key := identityKey(id)
+				byPtr[id] = key
+				ids[key] = *id
+			}
+			lastID = id
 		}
 		if b.filter != nil {
 			if _, ok := filterIdx[b.filter]; !ok {
@@ -97,11 +103,15 @@ func (h *Hub) HandleChange(ctx context.Context, ch *Change) {
 	// grouped through a map.
 	targets := make([]changeTarget, 0, len(bindings))
 	var multi map[*Join]int
+	var v visibility
+	lastID = nil
 	for _, b := range bindings {
 		if b.filter != nil && !pass[filterIdx[b.filter]] {
 			continue
 		}
-		v := visByPtr[b.join.conn.identity()]
+		if id := b.join.conn.identity(); id != lastID {
+			lastID, v = id, visByPtr[id]
+		}
 		if !v.visible {
 			continue
 		}
@@ -171,7 +181,7 @@ func (h *Hub) HandleChange(ctx context.Context, ch *Change) {
 		}
 		t.msg, last, lastKey = m, m, k
 	}
-	fanOut(len(targets), func(i int) { targets[i].join.conn.send(*targets[i].msg) })
+	h.metrics.out(fanOut(len(targets), func(i int, written *int) { targets[i].join.conn.sendCounting(*targets[i].msg, written) }))
 	h.metrics.observeDelivery(ch.CommitTimestamp)
 }
 

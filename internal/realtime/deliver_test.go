@@ -3,6 +3,7 @@ package realtime
 import (
 	"context"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -101,5 +102,27 @@ func TestBindingIDs(t *testing.T) {
 	assignBindingIDs(d)
 	if d[0].ID == d[1].ID {
 		t.Errorf("bindings %q and %q of one join share id %d", x, y, d[0].ID)
+	}
+}
+
+func TestFanOutCountsWhatEachCallWrote(t *testing.T) {
+	for _, n := range []int{0, 1, 63, 64, 1000, 10_000} {
+		var calls atomic.Int64
+		seen := make([]atomic.Bool, n)
+		got := fanOut(n, func(i int, written *int) {
+			calls.Add(1)
+			if seen[i].Swap(true) {
+				t.Errorf("n=%d: index %d sent twice", n, i)
+			}
+			if i%3 == 0 {
+				*written++
+			}
+		})
+		if want := (n + 2) / 3; got != want {
+			t.Errorf("n=%d: fanOut counted %d written, want %d", n, got, want)
+		}
+		if calls.Load() != int64(n) {
+			t.Errorf("n=%d: %d calls, want %d", n, calls.Load(), n)
+		}
 	}
 }

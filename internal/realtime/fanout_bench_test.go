@@ -60,7 +60,7 @@ func BenchmarkFanOut(b *testing.B) {
 	b.ResetTimer()
 	for range b.N {
 		start := time.Now()
-		fanOut(n, func(i int) {
+		fanOut(n, func(i int, _ *int) {
 			if _, err := server[i].Write(frame); err != nil {
 				b.Error(err)
 			}
@@ -69,8 +69,8 @@ func BenchmarkFanOut(b *testing.B) {
 
 		start = time.Now()
 		m := Message{Topic: "bench", Event: "postgres_changes", JoinRef: "1", Payload: payload, frame: &sharedFrame{}}
-		fanOut(n, func(i int) {
-			if !conns[i].send(m) {
+		fanOut(n, func(i int, written *int) {
+			if !conns[i].sendCounting(m, written) {
 				b.Error("a delivery failed")
 			}
 		})

@@ -617,24 +617,29 @@ func (h *Hub) System(status, message string) {
 	}
 }
 
-// fanOut calls send(i) for i in [0, n), on as many goroutines as there
-// are processors when n is large, and returns when every call returned.
-// Sends do not wait for clients, so a handful of goroutines keeps every
-// core writing to sockets; one goroutine per connection would cost a
-// goroutine start (and stack growth) per delivery.
-func fanOut(n int, send func(i int)) {
+// fanOut calls send(i, written) for i in [0, n), on as many goroutines as
+// there are processors when n is large, and returns when every call
+// returned, with the sum of what the calls added to their written
+// counters (each goroutine has its own). Sends do not wait for clients,
+// so a handful of goroutines keeps every core writing to sockets; one
+// goroutine per connection would cost a goroutine start (and stack
+// growth) per delivery.
+func fanOut(n int, send func(i int, written *int)) int {
 	const chunk = 64
 	workers := min(runtime.GOMAXPROCS(0), (n+chunk-1)/chunk)
 	if workers <= 1 {
+		written := 0
 		for i := range n {
-			send(i)
+			send(i, &written)
 		}
-		return
+		return written
 	}
-	var next atomic.Int64
+	var next, total atomic.Int64
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Go(func() {
+			written := 0
+			defer func() { total.Add(int64(written)) }()
 			for {
 				end := int(next.Add(chunk))
 				start := end - chunk
@@ -642,12 +647,13 @@ func fanOut(n int, send func(i int)) {
 					return
 				}
 				for i := start; i < min(end, n); i++ {
-					send(i)
+					send(i, &written)
 				}
 			}
 		})
 	}
 	wg.Wait()
+	return int(total.Load())
 }
 
 func randomID() string {

@@ -71,9 +71,9 @@ func (m *hubMetrics) in() {
 	}
 }
 
-func (m *hubMetrics) out() {
-	if m != nil {
-		m.messagesOut.Inc()
+func (m *hubMetrics) out(n int) {
+	if m != nil && n > 0 {
+		m.messagesOut.Add(float64(n))
 	}
 }
 

@@ -273,6 +273,6 @@ func (h *Hub) deliverBroadcast(topic string, msg BroadcastMessage, from *Join) {
 		}
 		msgs[i] = f
 	}
-	fanOut(len(to), func(i int) { to[i].conn.send(*msgs[i]) })
+	h.metrics.out(fanOut(len(to), func(i int, written *int) { to[i].conn.sendCounting(*msgs[i], written) }))
 	h.metrics.observeFanout(start)
 }

@@ -29,7 +29,7 @@ func readable(fd uintptr) bool {
 func writeNow(raw syscall.RawConn, p []byte) (n int, err error) {
 	cerr := raw.Write(func(fd uintptr) bool {
 		for n < len(p) {
-			m, e := syscall.Write(int(fd), p[n:])
+			m, e := writeNonblocking(fd, p[n:])
 			switch {
 			case errors.Is(e, syscall.EINTR):
 				continue
