@@ -1,22 +1,12 @@
 package httpx
 
 import (
-	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 
 	"github.com/go-chi/chi/v5"
 )
-
-type bodyLimitKey struct{}
-
-// bodyLimitState keeps the body as it arrived, so that a route-level
-// BodyLimit replaces an outer limit rather than stacking below it.
-type bodyLimitState struct {
-	original io.ReadCloser
-}
 
 // BodyLimit caps request bodies at limit bytes (limit <= 0: no cap).
 //
@@ -42,13 +32,15 @@ func BodyLimit(limit int64, exemptPrefixes ...string) func(http.Handler) http.Ha
 				}
 			}
 
-			st, _ := r.Context().Value(bodyLimitKey{}).(*bodyLimitState)
-			if st == nil {
-				st = &bodyLimitState{original: r.Body}
-				r = r.WithContext(context.WithValue(r.Context(), bodyLimitKey{}, st))
+			// The request state keeps the body as it arrived, so that a
+			// route-level BodyLimit replaces an outer limit rather than
+			// stacking below it.
+			r, st := withState(r)
+			if !st.bodySaved {
+				st.body, st.bodySaved = r.Body, true
 			}
 			if limit <= 0 {
-				r.Body = st.original
+				r.Body = st.body
 				next.ServeHTTP(w, r)
 				return
 			}
@@ -61,10 +53,10 @@ func BodyLimit(limit int64, exemptPrefixes ...string) func(http.Handler) http.Ha
 				WriteError(w, r, ErrBodyTooLarge.WithDetails(fmt.Sprintf("limit is %d bytes", limit)))
 				return
 			}
-			if st.original != nil && st.original != http.NoBody {
+			if st.body != nil && st.body != http.NoBody {
 				// The writer net/http created is the one MaxBytesReader can
 				// tell to close the connection once the limit is crossed.
-				r.Body = http.MaxBytesReader(innermost(w), st.original, limit)
+				r.Body = http.MaxBytesReader(innermost(w), st.body, limit)
 			}
 			next.ServeHTTP(w, r)
 		})

@@ -31,8 +31,7 @@ func Metrics(m *obs.Metrics) func(http.Handler) http.Handler {
 					// Aborted before anything was sent: no status to count.
 					return
 				}
-				_, _, unmatched := st.snapshot()
-				m.ObserveHTTP(r.Method, routeLabel(r, unmatched), status, time.Since(start), rw.BytesWritten())
+				m.ObserveHTTP(r.Method, routeLabel(r, st.isUnmatched()), status, time.Since(start), rw.BytesWritten())
 			}()
 			next.ServeHTTP(rw, r)
 			completed = true

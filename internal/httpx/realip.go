@@ -1,7 +1,6 @@
 package httpx
 
 import (
-	"context"
 	"fmt"
 	"net"
 	"net/http"
@@ -135,8 +134,6 @@ type clientInfo struct {
 	https bool
 }
 
-type clientInfoKey struct{}
-
 // RealIP resolves the client address and scheme once per request (see
 // TrustedProxies.Resolve) for ClientIP and IsHTTPS. r.RemoteAddr is left
 // as the peer address. A nil tp trusts no one.
@@ -144,8 +141,9 @@ func RealIP(tp *TrustedProxies) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			ip, https := tp.Resolve(r)
-			ctx := context.WithValue(r.Context(), clientInfoKey{}, clientInfo{ip: ip, https: https})
-			next.ServeHTTP(w, r.WithContext(ctx))
+			r, st := withState(r)
+			st.client, st.hasClient = clientInfo{ip: ip, https: https}, true
+			next.ServeHTTP(w, r)
 		})
 	}
 }
@@ -153,8 +151,8 @@ func RealIP(tp *TrustedProxies) func(http.Handler) http.Handler {
 // ClientIP is the client address as resolved by RealIP; without RealIP in
 // the stack it is the peer address.
 func ClientIP(r *http.Request) string {
-	if ci, ok := r.Context().Value(clientInfoKey{}).(clientInfo); ok {
-		return ci.ip
+	if st := stateOf(r.Context()); st != nil && st.hasClient {
+		return st.client.ip
 	}
 	ip, _ := (*TrustedProxies)(nil).Resolve(r)
 	return ip
@@ -163,8 +161,8 @@ func ClientIP(r *http.Request) string {
 // IsHTTPS reports whether the client reached us over TLS, directly or, as
 // a trusted proxy says with X-Forwarded-Proto, through it.
 func IsHTTPS(r *http.Request) bool {
-	if ci, ok := r.Context().Value(clientInfoKey{}).(clientInfo); ok {
-		return ci.https
+	if st := stateOf(r.Context()); st != nil && st.hasClient {
+		return st.client.https
 	}
 	return r.TLS != nil
 }

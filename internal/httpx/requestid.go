@@ -27,19 +27,28 @@ func AssignRequestID(next http.Handler) http.Handler {
 		if !ValidRequestID(id) {
 			id = NewRequestID()
 		}
-		w.Header().Set(RequestIDHeader, id)
-		next.ServeHTTP(w, r.WithContext(ContextWithRequestID(r.Context(), id)))
+		// The canonical key, set directly: Set would canonicalise it again.
+		w.Header()["X-Request-Id"] = []string{id}
+		r, st := withState(r)
+		st.id = id
+		next.ServeHTTP(w, r)
 	})
 }
 
 // RequestID returns the id of the request that ctx belongs to, or "".
 func RequestID(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey{}).(string)
-	return id
+	if id, ok := ctx.Value(requestIDKey{}).(string); ok {
+		return id
+	}
+	if st := stateOf(ctx); st != nil {
+		return st.id
+	}
+	return ""
 }
 
 // ContextWithRequestID returns ctx carrying id; work started on behalf of a
-// request (jobs, outgoing calls) keeps the id this way.
+// request (jobs, outgoing calls) keeps the id this way. It takes precedence
+// over the id AssignRequestID recorded for the request ctx comes from.
 func ContextWithRequestID(ctx context.Context, id string) context.Context {
 	return context.WithValue(ctx, requestIDKey{}, id)
 }

@@ -50,24 +50,37 @@ func SecurityHeaders(o SecurityOptions) func(http.Handler) http.Handler {
 			hsts += "; includeSubDomains"
 		}
 	}
-	set := func(h http.Header, k, v string) {
+	// The values are the same on every response, so each is one slice
+	// shared by all of them instead of one allocated per header and
+	// response. Capacity 1 makes an Add by a handler copy it, and header
+	// values are never written in place.
+	values := func(v string) []string {
 		if v == "" {
-			h.Del(k)
+			return nil
+		}
+		return []string{v}[:1:1]
+	}
+	nosniff := values("nosniff")
+	frame, csp, referrer := values(o.FrameOptions), values(o.ContentSecurityPolicy), values(o.ReferrerPolicy)
+	hstsValue := values(hsts)
+	set := func(h http.Header, k string, v []string) {
+		if v == nil {
+			delete(h, k)
 		} else {
-			h.Set(k, v)
+			h[k] = v
 		}
 	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			h := w.Header()
-			h.Set("X-Content-Type-Options", "nosniff")
-			set(h, "X-Frame-Options", o.FrameOptions)
-			set(h, "Content-Security-Policy", o.ContentSecurityPolicy)
-			set(h, "Referrer-Policy", o.ReferrerPolicy)
+			h["X-Content-Type-Options"] = nosniff
+			set(h, "X-Frame-Options", frame)
+			set(h, "Content-Security-Policy", csp)
+			set(h, "Referrer-Policy", referrer)
 			if hsts != "" && IsHTTPS(r) {
-				h.Set("Strict-Transport-Security", hsts)
+				h["Strict-Transport-Security"] = hstsValue
 			} else {
-				h.Del("Strict-Transport-Security")
+				delete(h, "Strict-Transport-Security")
 			}
 			next.ServeHTTP(w, r)
 		})

@@ -98,3 +98,27 @@ func TestSecurityHeadersStandalone(t *testing.T) {
 		t.Errorf("HSTS %q", got)
 	}
 }
+
+// The header values are shared between responses; a handler adding to one
+// or replacing it changes its own response only.
+func TestSecurityHeadersValuesAreNotShared(t *testing.T) {
+	env := newStack(t, nil)
+	env.router.Get("/add", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Add("X-Frame-Options", "SAMEORIGIN")
+		w.Header().Set("Referrer-Policy", "origin")
+	})
+	env.router.Get("/plain", func(w http.ResponseWriter, r *http.Request) {})
+	for range 3 {
+		rec := env.do(httptest.NewRequest(http.MethodGet, "/add", nil))
+		if got := rec.Header().Values("X-Frame-Options"); len(got) != 2 || got[0] != "DENY" || got[1] != "SAMEORIGIN" {
+			t.Fatalf("/add X-Frame-Options = %q", got)
+		}
+		rec = env.do(httptest.NewRequest(http.MethodGet, "/plain", nil))
+		if got := rec.Header().Values("X-Frame-Options"); len(got) != 1 || got[0] != "DENY" {
+			t.Fatalf("/plain X-Frame-Options = %q after another response added to it", got)
+		}
+		if got := rec.Header().Get("Referrer-Policy"); got != "no-referrer" {
+			t.Fatalf("/plain Referrer-Policy = %q", got)
+		}
+	}
+}

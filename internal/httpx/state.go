@@ -2,16 +2,27 @@ package httpx
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"net/http"
 	"sync"
 )
 
-// requestState is the mutable per-request record shared by the middleware
-// stack: attributes for the access log line, the cause of a 5xx and whether
-// routing found no route. It is created once by the outermost middleware
-// that needs it, and every later copy of the request points at the same one.
+// requestState is the per-request record shared by the middleware stack:
+// the request id, the resolved client address, the body as it arrived (for
+// BodyLimit), attributes for the access log line, the cause of a 5xx and
+// whether routing found no route. The outermost middleware that needs it
+// creates it, and every later one fills in its part instead of deriving a
+// context and a copy of the request of its own: one context value per
+// request rather than one per middleware, which also keeps the chain that
+// every later ctx.Value lookup walks short.
 type requestState struct {
+	// Written before the next handler runs, read-only afterwards.
+	id        string
+	client    clientInfo
+	hasClient bool
+	body      io.ReadCloser
+	bodySaved bool
 	mu        sync.Mutex
 	attrs     []slog.Attr
 	cause     *Error
@@ -83,4 +94,10 @@ func (st *requestState) snapshot() (attrs []slog.Attr, cause *Error, unmatched b
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	return append([]slog.Attr(nil), st.attrs...), st.cause, st.unmatched
+}
+
+func (st *requestState) isUnmatched() bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.unmatched
 }

@@ -51,33 +51,35 @@ func legacyClaims(id Identity) pg.LegacyClaims {
 // runs for every request, so it appends the JSON itself instead of going
 // through a map and encoding/json.
 func headersJSON(r *http.Request) []byte {
+	// Names keep net/http's spelling here and are lowercased as they are
+	// written out: sorting and merging fold ASCII case instead, which
+	// spares a lowercase copy of every name on every request.
 	type header struct{ name, value string }
 	hs := make([]header, 0, len(r.Header)+1)
 	size := 2
 	for name, values := range r.Header {
-		key := strings.ToLower(name)
-		if key == "host" && r.Host != "" {
+		if r.Host != "" && equalFoldASCII(name, "host") {
 			continue
 		}
 		sep := ", "
-		if key == "cookie" {
+		if equalFoldASCII(name, "cookie") {
 			sep = "; "
 		}
 		v := strings.Join(values, sep)
-		hs = append(hs, header{key, v})
-		size += len(key) + len(v) + 6
+		hs = append(hs, header{name, v})
+		size += len(name) + len(v) + 6
 	}
 	// net/http moves Host out of the header map; PostgREST exposes it.
 	if r.Host != "" {
 		hs = append(hs, header{"host", r.Host})
 		size += len(r.Host) + 10
 	}
-	slices.SortFunc(hs, func(a, b header) int { return strings.Compare(a.name, b.name) })
+	slices.SortFunc(hs, func(a, b header) int { return compareFoldASCII(a.name, b.name) })
 	// Names that only differ in case (set in the map directly, bypassing
 	// canonicalization) become one member, as HTTP folds repeated headers.
 	out := hs[:0]
 	for _, h := range hs {
-		if n := len(out); n > 0 && out[n-1].name == h.name {
+		if n := len(out); n > 0 && equalFoldASCII(out[n-1].name, h.name) {
 			out[n-1].value += ", " + h.value
 			continue
 		}
@@ -89,11 +91,43 @@ func headersJSON(r *http.Request) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
+		start := len(b)
 		b = appendJSONString(b, h.name)
+		// Escapes are lowercase already; only the name's letters change.
+		for j := start; j < len(b); j++ {
+			if c := b[j]; 'A' <= c && c <= 'Z' {
+				b[j] = c + ('a' - 'A')
+			}
+		}
 		b = append(b, ':')
 		b = appendJSONString(b, h.value)
 	}
 	return append(b, '}')
+}
+
+func lowerASCII(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + ('a' - 'A')
+	}
+	return c
+}
+
+// compareFoldASCII compares a and b as strings.Compare compares their
+// ASCII-lowercased forms.
+func compareFoldASCII(a, b string) int {
+	for i := 0; i < len(a) && i < len(b); i++ {
+		if ca, cb := lowerASCII(a[i]), lowerASCII(b[i]); ca != cb {
+			if ca < cb {
+				return -1
+			}
+			return 1
+		}
+	}
+	return len(a) - len(b)
+}
+
+func equalFoldASCII(a, b string) bool {
+	return len(a) == len(b) && compareFoldASCII(a, b) == 0
 }
 
 const hexDigits = "0123456789abcdef"

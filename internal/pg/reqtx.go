@@ -273,6 +273,9 @@ func (db *DB) QueryInRequestTx(ctx context.Context, req Request, sql string, arg
 	if req.ReadOnly {
 		pipelined.begin = ""
 		pipelined.query = setup.withTimeZone(setupSQLs[setupIndex(setup.claimArgs, setup.timeout, true)])
+		if err := db.queryRead(ctx, pipelined, sql, args, fn); !errors.Is(err, errPrepareQuery) {
+			return err
+		}
 	}
 	conn, br, err := db.beginRequest(ctx, pipelined, func(b *pgx.Batch) { b.Queue(sql, args...) })
 	if err != nil {
@@ -382,7 +385,9 @@ func (db *DB) requestSetup(req Request) (requestSetupStmt, error) {
 		role:      req.Role,
 		claimArgs: claimArgs,
 	}
-	st.args[0], st.args[1], st.args[2], st.args[3], st.args[4] = req.Role, string(claims), req.Method, req.Path, string(headers)
+	// The JSON goes as the bytes it is (text parameters take []byte),
+	// sparing a copy of each per request.
+	st.args[0], st.args[1], st.args[2], st.args[3], st.args[4] = req.Role, claims, req.Method, req.Path, headers
 	if claimArgs {
 		st.args = append(st.args, sub, claimRole, email)
 	}

@@ -50,13 +50,16 @@ func quoteIdent(s string) string {
 	return `"` + strings.ReplaceAll(strings.ReplaceAll(s, "\x00", ""), `"`, `""`) + `"`
 }
 
-// asName renders expr AS "name" in one allocation when name needs no
-// escaping, as almost every name does; it runs for every output column.
-func asName(expr, name string) string {
-	if !strings.ContainsAny(name, "\x00\"") {
-		return expr + ` AS "` + name + `"`
+// writeIdent writes s quoted as quoteIdent does, without a string of its
+// own.
+func writeIdent(b *strings.Builder, s string) {
+	if strings.ContainsAny(s, "\x00\"") {
+		b.WriteString(quoteIdent(s))
+		return
 	}
-	return expr + " AS " + quoteIdent(name)
+	b.WriteByte('"')
+	b.WriteString(s)
+	b.WriteByte('"')
 }
 
 func qualified(schemaName, name string) string {

@@ -189,8 +189,23 @@ func (s *sqlb) embedSQL(child *node, pa string) string {
 
 // nodeSelect renders SELECT ... FROM from WHERE ... for n on alias.
 func (s *sqlb) nodeSelect(n *node, from, alias string, extra []string, limit, offset *int64) string {
-	var cols, group []string
-	var joins []string
+	// The select list is written straight into the statement: it runs for
+	// every output column of every request, so plain columns cost no
+	// string of their own.
+	var b strings.Builder
+	b.Grow(64 + 48*len(n.items) + len(from))
+	b.WriteString("SELECT ")
+	var group, joins []string
+	ncols := 0
+	col := func(e, name string) {
+		if ncols > 0 {
+			b.WriteString(", ")
+		}
+		ncols++
+		b.WriteString(e)
+		b.WriteString(" AS ")
+		writeIdent(&b, name)
+	}
 	for _, it := range n.items {
 		if it.embed != nil && it.embed.spread {
 			sa := s.nextAlias("s")
@@ -205,9 +220,21 @@ func (s *sqlb) nodeSelect(n *node, from, alias string, extra []string, limit, of
 			joins = append(joins, kind+" ("+inner+") "+sa+" ON TRUE")
 			for _, ci := range spreadNames(child) {
 				e := sa + "." + quoteIdent(ci)
-				cols = append(cols, asName(e, ci))
+				col(e, ci)
 				group = append(group, e)
 			}
+			continue
+		}
+		if !n.hasAggs && plainColumn(it) {
+			if ncols > 0 {
+				b.WriteString(", ")
+			}
+			ncols++
+			b.WriteString(alias)
+			b.WriteByte('.')
+			writeIdent(&b, it.field.Name)
+			b.WriteString(" AS ")
+			writeIdent(&b, it.name)
 			continue
 		}
 		e, g := s.itemSQL(n, it, alias)
@@ -216,23 +243,18 @@ func (s *sqlb) nodeSelect(n *node, from, alias string, extra []string, limit, of
 			// PostgREST: rows with equal embedded values form one group.
 			// json has no equality, so the value is jsonb; the GROUP BY
 			// names it by position so that its parameters appear once.
-			cols = append(cols, asName("("+e+")::jsonb", it.name))
-			group = append(group, strconv.Itoa(len(cols)))
+			col("("+e+")::jsonb", it.name)
+			group = append(group, strconv.Itoa(ncols))
 			continue
 		}
-		cols = append(cols, asName(e, it.name))
+		col(e, it.name)
 		if g {
 			group = append(group, e)
 		}
 	}
-	var b strings.Builder
-	b.WriteString("SELECT ")
-	if len(cols) == 0 {
-		// An empty select list still yields one (empty) object per row.
-		b.WriteString("")
-	}
-	b.WriteString(strings.Join(cols, ", "))
-	b.WriteString(" FROM " + from)
+	// An empty select list still yields one (empty) object per row.
+	b.WriteString(" FROM ")
+	b.WriteString(from)
 	for _, j := range joins {
 		b.WriteString(" " + j)
 	}
@@ -280,6 +302,13 @@ func (s *sqlb) nodeSelect(n *node, from, alias string, extra []string, limit, of
 		b.WriteString(" OFFSET " + intLit(*offset))
 	}
 	return b.String()
+}
+
+// plainColumn reports whether it is a column as it is: no JSON path, cast,
+// aggregate or computed field.
+func plainColumn(it item) bool {
+	return it.col != nil && it.embed == nil && it.computed == nil && !it.countStar &&
+		len(it.field.JSON) == 0 && it.cast == "" && it.agg == ""
 }
 
 // spreadNames lists the output names a spread contributes, nested spreads
