@@ -120,15 +120,20 @@ func (w *windowWatcher) read(r io.Reader) {
 	sc := bufio.NewScanner(r)
 	for sc.Scan() {
 		line := sc.Text()
+		if line != markStart && line != markEnd {
+			// Other lines are kept for error messages and need no
+			// reading (postgresCPU walks all of /proc).
+			w.mu.Lock()
+			w.other.WriteString(line + "\n")
+			w.mu.Unlock()
+			continue
+		}
 		now := cpuReading{server: selfCPU(), postgres: postgresCPU(w.pgPID)}
 		w.mu.Lock()
-		switch line {
-		case markStart:
+		if line == markStart {
 			w.start, w.started = now, true
-		case markEnd:
+		} else {
 			w.end, w.ended = now, true
-		default:
-			w.other.WriteString(line + "\n")
 		}
 		w.mu.Unlock()
 	}

@@ -364,16 +364,15 @@ func (db *DB) requestSetup(req Request) (requestSetupStmt, error) {
 			Message: fmt.Sprintf("%q is not a valid role name", req.Role)}
 	}
 	claims, headers := orEmptyObject(req.Claims), orEmptyObject(req.Headers)
-	lc := req.LegacyClaims
-	if lc.Known {
-		if !json.Valid(claims) {
-			return requestSetupStmt{}, errors.New("pg: request claims are not valid JSON")
-		}
-	} else {
+	// Claims that legacyClaims decoded here are known to be valid JSON;
+	// claims decoded by the caller are still checked.
+	lc, decoded := req.LegacyClaims, false
+	if !lc.Known {
 		lc.Sub, lc.Role, lc.Email, lc.Known = legacyClaims(claims)
-		if !lc.Known && !json.Valid(claims) {
-			return requestSetupStmt{}, errors.New("pg: request claims are not valid JSON")
-		}
+		decoded = lc.Known
+	}
+	if !decoded && !json.Valid(claims) {
+		return requestSetupStmt{}, errors.New("pg: request claims are not valid JSON")
 	}
 	sub, claimRole, email, claimArgs := lc.Sub, lc.Role, lc.Email, lc.Known
 	if !req.HeadersValid && !json.Valid(headers) {

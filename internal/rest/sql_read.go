@@ -197,11 +197,14 @@ func (s *sqlb) nodeSelect(n *node, from, alias string, extra []string, limit, of
 	b.WriteString("SELECT ")
 	var group, joins []string
 	ncols := 0
-	col := func(e, name string) {
+	nextCol := func() {
 		if ncols > 0 {
 			b.WriteString(", ")
 		}
 		ncols++
+	}
+	col := func(e, name string) {
+		nextCol()
 		b.WriteString(e)
 		b.WriteString(" AS ")
 		writeIdent(&b, name)
@@ -226,10 +229,7 @@ func (s *sqlb) nodeSelect(n *node, from, alias string, extra []string, limit, of
 			continue
 		}
 		if !n.hasAggs && plainColumn(it) {
-			if ncols > 0 {
-				b.WriteString(", ")
-			}
-			ncols++
+			nextCol()
 			b.WriteString(alias)
 			b.WriteByte('.')
 			writeIdent(&b, it.field.Name)

@@ -411,15 +411,20 @@ func (h *Handler) shapeWrite(req *request, spec *writeSpec, pl *payload, q *Quer
 	} else if len(pl.keySets) > 1 && !pl.sameKeys() && pref.Missing != "default" {
 		return errKeysMismatch()
 	}
-	if len(pl.keySets) > 1 && pref.Missing == "default" {
-		seen := map[string]bool{}
+	// given is every key some object has, when missing=default lets the
+	// objects differ in their keys.
+	var given map[string]bool
+	if pref.Missing == "default" {
+		given = map[string]bool{}
 		for _, ks := range pl.keySets {
 			for _, k := range ks {
-				seen[k] = true
+				given[k] = true
 			}
 		}
+	}
+	if len(pl.keySets) > 1 && given != nil {
 		keys = keys[:0:0]
-		for k := range seen {
+		for k := range given {
 			keys = append(keys, k)
 		}
 		sort.Strings(keys)
@@ -432,20 +437,11 @@ func (h *Handler) shapeWrite(req *request, spec *writeSpec, pl *payload, q *Quer
 		}
 		set[k] = true
 	}
-	var given map[string]bool
-	if pref.Missing == "default" && spec.kind == writeInsert {
-		given = map[string]bool{}
-		for _, ks := range pl.keySets {
-			for _, k := range ks {
-				given[k] = true
-			}
-		}
-	}
 	for _, c := range t.Columns {
 		if !set[c.Name] {
 			continue
 		}
-		if given != nil && !given[c.Name] && (c.Generated || c.Identity == schema.IdentityAlways) {
+		if given != nil && spec.kind == writeInsert && !given[c.Name] && (c.Generated || c.Identity == schema.IdentityAlways) {
 			// The default of a generated column, or of an identity column
 			// GENERATED ALWAYS, is what PostgreSQL computes when the column
 			// is left out; no expression can stand in for it. A value sent
