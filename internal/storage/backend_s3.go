@@ -329,26 +329,15 @@ func (s *S3) open(ctx context.Context, key string, size int64) (io.ReadSeekClose
 	if err != nil {
 		return nil, ObjectInfo{}, err
 	}
-	direct := s.direct && size >= s3DirectMin
-	if direct {
-		body, info, err := s.getDirect(ctx, k, 0)
-		switch {
-		case err == nil:
-			obj := &s3Object{ctx: ctx, s3: s, key: k, size: info.Size, body: body, raw: body, direct: true}
-			return obj, info, nil
-		case errors.Is(err, ErrNotFound):
-			return nil, ObjectInfo{}, err
-		}
-		// errS3Indirect: minio-go's GET answers instead.
-	}
 	// One GET answers the size and starts the body: a download costs one
 	// round trip to S3, not a HEAD and then a GET.
-	body, st, _, err := minio.Core{Client: s.client}.GetObject(ctx, s.bucket, k, minio.GetObjectOptions{})
+	obj := &s3Object{ctx: ctx, s3: s, key: k, direct: s.direct && size >= s3DirectMin}
+	info, err := obj.reopen(size)
 	if err != nil {
-		return nil, ObjectInfo{}, mapS3Error(err)
+		return nil, ObjectInfo{}, err
 	}
-	obj := &s3Object{ctx: ctx, s3: s, key: k, size: st.Size, body: body, direct: direct}
-	return obj, ObjectInfo{Size: st.Size, ModTime: st.LastModified}, nil
+	obj.size = info.Size
+	return obj, info, nil
 }
 
 // s3Object reads an S3 object as an io.ReadSeeker: it reads the body of
@@ -375,13 +364,8 @@ func (o *s3Object) Read(p []byte) (int, error) {
 	if o.pos >= o.size {
 		return 0, io.EOF
 	}
-	if o.body != nil && o.bodyPos != o.pos {
-		o.closeBody()
-	}
-	if o.body == nil {
-		if err := o.reopen(o.size - o.pos); err != nil {
-			return 0, err
-		}
+	if err := o.seekBody(o.size - o.pos); err != nil {
+		return 0, err
 	}
 	if rest := o.size - o.pos; int64(len(p)) > rest {
 		p = p[:rest]
@@ -414,32 +398,48 @@ func (o *s3Object) Seek(offset int64, whence int) (int64, error) {
 	return pos, nil
 }
 
+// seekBody makes body a GET positioned at pos, of which want bytes are
+// expected to be read: the open one if it is there, else a new one.
+func (o *s3Object) seekBody(want int64) error {
+	if o.body != nil && o.bodyPos != o.pos {
+		_ = o.Close()
+	}
+	if o.body != nil {
+		return nil
+	}
+	_, err := o.reopen(want)
+	return err
+}
+
 // reopen starts a GET from pos to the end, of which want bytes are
 // expected to be read: a direct one when it applies, else minio-go's.
-func (o *s3Object) reopen(want int64) error {
+// From pos 0 the answer also describes the object, which is how open
+// learns its size in the same round trip.
+func (o *s3Object) reopen(want int64) (ObjectInfo, error) {
 	if o.direct && want >= s3DirectMin {
-		body, _, err := o.s3.getDirect(o.ctx, o.key, o.pos)
+		body, info, err := o.s3.getDirect(o.ctx, o.key, o.pos)
 		switch {
 		case err == nil:
 			o.body, o.raw, o.bodyPos = body, body, o.pos
-			return nil
+			return info, nil
 		case errors.Is(err, ErrNotFound):
-			return err
+			return ObjectInfo{}, err
 		}
+		// Anything else: minio-go's GET answers instead.
 	}
 	opts := minio.GetObjectOptions{}
 	// SetRange(0, 0) would ask for the first byte only.
 	if o.pos > 0 {
 		if err := opts.SetRange(o.pos, 0); err != nil {
-			return err
+			return ObjectInfo{}, err
 		}
 	}
-	body, _, _, err := minio.Core{Client: o.s3.client}.GetObject(o.ctx, o.s3.bucket, o.key, opts)
+	body, st, _, err := minio.Core{Client: o.s3.client}.GetObject(o.ctx, o.s3.bucket, o.key, opts)
 	if err != nil {
-		return mapS3Error(err)
+		return ObjectInfo{}, mapS3Error(err)
 	}
 	o.body, o.bodyPos = body, o.pos
-	return nil
+	return ObjectInfo{Size: st.Size, ModTime: st.LastModified}, nil
 }
 
 // spliceTo implements splicer: it sends the next n bytes from a direct
@@ -451,13 +451,8 @@ func (o *s3Object) spliceTo(w io.Writer, n int64) (int64, bool, error) {
 	if n <= 0 {
 		return 0, true, nil
 	}
-	if o.body != nil && o.bodyPos != o.pos {
-		o.closeBody()
-	}
-	if o.body == nil {
-		if err := o.reopen(n); err != nil {
-			return 0, true, err
-		}
+	if err := o.seekBody(n); err != nil {
+		return 0, true, err
 	}
 	if o.raw == nil {
 		return 0, false, nil
@@ -466,11 +461,6 @@ func (o *s3Object) spliceTo(w io.Writer, n int64) (int64, bool, error) {
 	o.pos += sent
 	o.bodyPos = o.pos
 	return sent, true, err
-}
-
-func (o *s3Object) closeBody() {
-	_ = o.body.Close()
-	o.body, o.raw = nil, nil
 }
 
 func (o *s3Object) Close() error {
