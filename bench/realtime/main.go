@@ -329,7 +329,7 @@ func dial(ctx context.Context, s *server, topic, token string, cfg map[string]an
 	c := &client{ws: ws, lastBeat: time.Now()}
 	ws.client = c
 	s.beats.add(c)
-	if err := s.pollers.add(ws, handleFrame); err != nil {
+	if err := s.pollers.add(ws); err != nil {
 		ws.close()
 		return nil, err
 	}

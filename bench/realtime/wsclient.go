@@ -276,9 +276,10 @@ type poller struct {
 
 // pollers is one poller per core.
 type pollers struct {
-	all  []*poller
-	next int
-	mu   sync.Mutex
+	all    []*poller
+	handle frameHandler
+	next   int
+	mu     sync.Mutex
 }
 
 // frameHandler receives a frame's payload with the time its read returned
@@ -286,7 +287,7 @@ type pollers struct {
 type frameHandler func(c *wsConn, payload []byte, read, arrived time.Time, cache *tsCache)
 
 func newPollers(handle frameHandler, pause time.Duration) (*pollers, error) {
-	ps := &pollers{}
+	ps := &pollers{handle: handle}
 	for range runtime.GOMAXPROCS(0) {
 		epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
 		if err != nil {
@@ -300,7 +301,7 @@ func newPollers(handle frameHandler, pause time.Duration) (*pollers, error) {
 }
 
 // add hands c to a poller; frames already received are handled first.
-func (ps *pollers) add(c *wsConn, handle frameHandler) error {
+func (ps *pollers) add(c *wsConn) error {
 	ps.mu.Lock()
 	p := ps.all[ps.next%len(ps.all)]
 	ps.next++
@@ -314,7 +315,7 @@ func (ps *pollers) add(c *wsConn, handle frameHandler) error {
 			break
 		}
 		if payload != nil {
-			handle(c, payload, now, now, &cache)
+			ps.handle(c, payload, now, now, &cache)
 		}
 		c.buf = c.buf[:copy(c.buf, c.buf[n:])]
 	}

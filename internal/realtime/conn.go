@@ -114,7 +114,6 @@ const writeTimeout = 10 * time.Second
 // connWriter is how messages reach the socket.
 type connWriter struct {
 	hub    *Hub
-	ws     *websocket.Conn
 	sock   *socket
 	encode func(Message) (websocket.MessageType, []byte, error)
 	form   wireForm
@@ -300,7 +299,7 @@ func (c *Conn) abort(reason string) {
 	w := c.out
 	c.mu.Unlock()
 	if w != nil {
-		_ = w.ws.CloseNow()
+		_ = w.sock.ws.CloseNow()
 	}
 }
 

@@ -287,49 +287,44 @@ func (h *Hub) evaluate(ctx context.Context, ch *Change, ids map[string]identity.
 			return nil, nil, 0, err
 		}
 	}
-	// Reading the row under each identity must see the change's
-	// transaction. The stream receives a transaction as soon as its commit
-	// is in the WAL, a moment before other sessions see it committed:
-	// reading then would find no row and hide the change from everyone.
-	// So the batch first waits, in the database, for the transaction to
-	// end (see commitWaitSQL); the statements after it take snapshots in
-	// which it is committed.
-	waitCommit := len(probes) > 0 && ch.Type != "DELETE" && ch.Xid != 0
-
 	pass := make([]bool, len(filters))
-	build := func() *pgx.Batch {
-		batch := &pgx.Batch{}
-		batch.Queue(`begin read only`)
-		if len(filters) > 0 {
-			args := []any{string(rec)}
-			exprs := make([]string, len(filters))
-			for i, f := range filters {
-				exprs[i] = f.sql(&args)
-			}
-			batch.Queue(`select array[`+strings.Join(exprs, ", ")+`] from json_populate_record(null::`+table+`, $1::json) r`, args...).
-				QueryRow(func(row pgx.Row) error { return row.Scan(&pass) })
+	batch := &pgx.Batch{}
+	batch.Queue(`begin read only`)
+	if len(filters) > 0 {
+		args := []any{string(rec)}
+		exprs := make([]string, len(filters))
+		for i, f := range filters {
+			exprs[i] = f.sql(&args)
 		}
-		if len(probes) == 0 {
-			return batch
-		}
-		if ch.Type == "DELETE" {
-			// A deleted row cannot be checked against policies any more:
-			// subscribers with SELECT on the table get the old record,
-			// the others only its key.
-			batch.Queue(`select array(select has_table_privilege(p->>'role', $1::regclass, 'SELECT') from json_array_elements($2::json) p)`, table, string(idents)).
-				QueryRow(func(row pgx.Row) error {
-					var ok []bool
-					if err := row.Scan(&ok); err != nil {
-						return err
-					}
-					for i, k := range keys {
-						vis[k] = visibility{visible: true, keyOnly: i >= len(ok) || !ok[i]}
-					}
-					return nil
-				})
-			return batch
-		}
-		if waitCommit {
+		batch.Queue(`select array[`+strings.Join(exprs, ", ")+`] from json_populate_record(null::`+table+`, $1::json) r`, args...).
+			QueryRow(func(row pgx.Row) error { return row.Scan(&pass) })
+	}
+	switch {
+	case len(probes) == 0:
+	case ch.Type == "DELETE":
+		// A deleted row cannot be checked against policies any more:
+		// subscribers with SELECT on the table get the old record, the
+		// others only its key.
+		batch.Queue(`select array(select has_table_privilege(p->>'role', $1::regclass, 'SELECT') from json_array_elements($2::json) p)`, table, string(idents)).
+			QueryRow(func(row pgx.Row) error {
+				var ok []bool
+				if err := row.Scan(&ok); err != nil {
+					return err
+				}
+				for i, k := range keys {
+					vis[k] = visibility{visible: true, keyOnly: i >= len(ok) || !ok[i]}
+				}
+				return nil
+			})
+	default:
+		// Reading the row under each identity must see the change's
+		// transaction. The stream receives a transaction as soon as its
+		// commit is in the WAL, a moment before other sessions see it
+		// committed: reading then would find no row and hide the change
+		// from everyone. So the batch first waits, in the database, for
+		// the transaction to end (see commitWaitSQL); the statements
+		// after it take snapshots in which it is committed.
+		if ch.Xid != 0 {
 			queueCommitWait(batch, ch.Xid)
 		}
 		// Every identity in one statement: the function switches role
@@ -345,10 +340,7 @@ func (h *Hub) evaluate(ctx context.Context, ch *Change, ids map[string]identity.
 				}
 				return nil
 			})
-		return batch
 	}
-
-	batch := build()
 	if batch.Len() == 1 {
 		return vis, pass, 0, nil
 	}

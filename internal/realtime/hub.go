@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
+	"io"
 	"log/slog"
 	"runtime"
 	"sort"
@@ -382,21 +385,14 @@ func sameBinding(a, b *ChangeBinding) bool {
 // bindingHash is FNV-1a over the binding's fields, folded into 27 bits
 // (the range of Supabase's ids, which JavaScript holds exactly).
 func bindingHash(b *ChangeBinding, salt uint32) int {
-	h := uint32(2166136261)
-	mix := func(s string) {
-		for i := 0; i < len(s); i++ {
-			h = (h ^ uint32(s[i])) * 16777619
-		}
-		h = (h ^ 0xff) * 16777619 // field separator: ("ab","c") differs from ("a","bc")
+	h := fnv.New32a()
+	for _, s := range [...]string{b.Event, b.Schema, b.Table, b.Filter} {
+		_, _ = io.WriteString(h, s)
+		_, _ = h.Write([]byte{0xff}) // field separator: ("ab","c") differs from ("a","bc")
 	}
-	mix(b.Event)
-	mix(b.Schema)
-	mix(b.Table)
-	mix(b.Filter)
-	for i := 0; i < 4; i++ {
-		h = (h ^ (salt >> (8 * i) & 0xff)) * 16777619
-	}
-	id := int((h ^ h>>27) & (1<<27 - 1))
+	_, _ = h.Write(binary.LittleEndian.AppendUint32(nil, salt))
+	x := h.Sum32()
+	id := int((x ^ x>>27) & (1<<27 - 1))
 	if id == 0 {
 		id = 1
 	}

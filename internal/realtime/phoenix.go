@@ -346,7 +346,7 @@ type phxSession struct {
 }
 
 func (s *phxSession) run(ctx context.Context) {
-	s.conn.attach(&connWriter{hub: s.hub, ws: s.sock.ws, sock: s.sock, encode: s.codec.encode, form: s.codec.form()})
+	s.conn.attach(&connWriter{hub: s.hub, sock: s.sock, encode: s.codec.encode, form: s.codec.form()})
 	s.readLoop(ctx)
 	s.conn.Close("connection closed")
 }

@@ -254,24 +254,21 @@ func (h *Hub) deliverBroadcast(topic string, msg BroadcastMessage, from *Join) {
 	start := time.Now()
 	members := h.members(topic)
 	to := members[:0]
-	for _, j := range members {
-		if (j == from && !from.Self) || !j.mayRead {
-			continue
-		}
-		to = append(to, j)
-	}
 	// Members with the same join reference receive the same bytes,
 	// encoded once.
 	m := msg
 	frames := map[string]*Message{}
-	msgs := make([]*Message, len(to))
-	for i, j := range to {
+	msgs := make([]*Message, 0, len(members))
+	for _, j := range members {
+		if (j == from && !from.Self) || !j.mayRead {
+			continue
+		}
 		f := frames[j.JoinRef]
 		if f == nil {
 			f = &Message{Topic: j.Topic, Event: "broadcast", JoinRef: j.JoinRef, Broadcast: &m, frame: &sharedFrame{}}
 			frames[j.JoinRef] = f
 		}
-		msgs[i] = f
+		to, msgs = append(to, j), append(msgs, f)
 	}
 	h.metrics.out(fanOut(len(to), func(i int, written *int) { to[i].conn.sendCounting(*msgs[i], written) }))
 	h.metrics.observeFanout(start)
