@@ -18,6 +18,7 @@ import (
 	"reflect"
 	"runtime"
 	"runtime/pprof"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -41,7 +42,7 @@ type options struct {
 	noAuth   bool
 	profile  string
 	logSQL   bool
-	txBase   bool
+	floor    bool
 }
 
 func main() {
@@ -51,12 +52,12 @@ func main() {
 	flag.IntVar(&o.clients, "clients", 50, "concurrent HTTP clients")
 	flag.DurationVar(&o.duration, "duration", 4*time.Second, "measured time per case, server and round")
 	flag.DurationVar(&o.warmup, "warmup", time.Second, "unmeasured warm-up before each measurement")
-	flag.IntVar(&o.rounds, "rounds", 2, "rounds per case; the order of the two servers alternates between rounds")
+	flag.IntVar(&o.rounds, "rounds", 2, "rounds per case; the order of the servers alternates between rounds")
 	flag.StringVar(&o.cases, "cases", "abcd", "which REST cases to run")
 	flag.BoolVar(&o.skipREST, "skip-rest", false, "only measure the schema cache")
 	flag.IntVar(&o.tables, "tables", 1000, "tables in the schema-cache measurement")
 	flag.BoolVar(&o.noAuth, "no-auth", false, "send no API key (Fluxbase then runs requests as anon without verifying a token)")
-	flag.BoolVar(&o.txBase, "baseline-tx", false, "wrap each baseline statement in a request-like transaction (BEGIN, set_config of role and claims, COMMIT), to measure that protocol's share")
+	flag.BoolVar(&o.floor, "floor", true, "also measure the floor: the baseline's statements pipelined after set_config of role and claims (the ceiling of any ratio for a server that runs requests under the caller's role)")
 	flag.BoolVar(&o.logSQL, "log-statements", false, "log every SQL statement PostgreSQL runs and keep its log file (to see what each side sends)")
 	flag.StringVar(&o.profile, "cpuprofile", "", "write a CPU profile of this process (Fluxbase and the baseline) during the REST cases to this file")
 	flag.Parse()
@@ -153,12 +154,12 @@ func startFluxbase(ctx context.Context, cfg *config.Config) (addr string, stop f
 }
 
 // startBaseline serves the baseline handler on a loopback port.
-func startBaseline(pool *pgxpool.Pool, tx bool) (addr string, stop func(), err error) {
+func startBaseline(pool *pgxpool.Pool, settings bool) (addr string, stop func(), err error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", nil, err
 	}
-	srv := &http.Server{Handler: &baseline{pool: pool, tx: tx}, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: &baseline{pool: pool, settings: settings}, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	return "http://" + ln.Addr().String(), func() { _ = srv.Close() }, nil
 }
@@ -220,11 +221,22 @@ func benchREST(ctx context.Context, emb *pg.Embedded, dir string, o options) err
 		return err
 	}
 	defer bpool.Close()
-	blURL, stopBL, err := startBaseline(bpool, o.txBase)
+	blURL, stopBL, err := startBaseline(bpool, false)
 	if err != nil {
 		return err
 	}
 	defer stopBL()
+	flURL := ""
+	if o.floor {
+		if err := checkFloor(ctx, bpool); err != nil {
+			return err
+		}
+		var stopFL func()
+		if flURL, stopFL, err = startBaseline(bpool, true); err != nil {
+			return err
+		}
+		defer stopFL()
+	}
 
 	anon, _, err := app.Keys(ctx, app.Options{Config: cfg, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
@@ -248,11 +260,14 @@ func benchREST(ctx context.Context, emb *pg.Embedded, dir string, o options) err
 		defer pprof.StopCPUProfile()
 	}
 	sides := []side{{"baseline", blURL, headers}, {"fluxbase", fbURL, headers}}
+	if o.floor {
+		sides = []side{sides[0], {"floor", flURL, headers}, sides[1]}
+	}
 
 	fmt.Printf("\nREST: %d clients, pool size %d on both sides, %s measured per case, server and round (after %s warm-up), %d rounds\n",
 		o.clients, o.pool, o.duration, o.warmup, o.rounds)
-	if o.txBase {
-		fmt.Println("baseline: each statement in a request-like transaction (-baseline-tx)")
+	if o.floor {
+		fmt.Println("floor: the baseline's statement pipelined after set_config of role and claims (one round trip, one implicit transaction)")
 	}
 	fmt.Println("load generator: a separate process (this program with -loadgen), sharing the CPUs with both servers and PostgreSQL")
 	fmt.Println()
@@ -267,7 +282,7 @@ func benchREST(ctx context.Context, emb *pg.Embedded, dir string, o options) err
 		if len(cpuLines) == 0 {
 			return
 		}
-		fmt.Println("\nCPU time per request in the measured windows, µs (baseline → fluxbase); ratio = baseline's server+PostgreSQL ÷ fluxbase's")
+		fmt.Println("\nCPU time per request in the measured windows, µs (baseline → fluxbase, and baseline → floor); ratio = baseline's server+PostgreSQL ÷ the other's")
 		fmt.Printf("%-46s %15s %15s %15s %7s\n", "case", "server", "PostgreSQL", "load generator", "ratio")
 		for _, l := range cpuLines {
 			fmt.Println(l)
@@ -282,12 +297,15 @@ func benchREST(ctx context.Context, emb *pg.Embedded, dir string, o options) err
 			same = compareJSON(ctx, c.id, sides)
 		}
 		merged := map[string]*result{}
-		cpus := map[string]*cpuReading{"baseline": {}, "fluxbase": {}}
+		cpus := map[string]*cpuReading{}
+		for _, s := range sides {
+			cpus[s.name] = &cpuReading{}
+		}
 		cpuMissing := false
 		for r := range o.rounds {
-			order := []side{sides[0], sides[1]}
+			order := slices.Clone(sides)
 			if r%2 == 1 {
-				order = []side{sides[1], sides[0]}
+				slices.Reverse(order)
 			}
 			for _, s := range order {
 				if c.id == "d" {
@@ -316,30 +334,30 @@ func benchREST(ctx context.Context, emb *pg.Embedded, dir string, o options) err
 				m.Samples = append(m.Samples, res.Samples...)
 			}
 		}
-		b, f := merged["baseline"], merged["fluxbase"]
-		for _, s := range []struct {
-			name string
-			r    *result
-		}{{"baseline", b}, {"fluxbase", f}} {
-			sortInt64(s.r.Latencies)
-			ratio, title := "", ""
-			if s.name == "fluxbase" {
-				ratio = fmt.Sprintf("%.2f×", rps(f)/rps(b))
-			} else {
+		b := merged["baseline"]
+		for i, s := range sides {
+			r := merged[s.name]
+			sortInt64(r.Latencies)
+			ratio, title, sm := "", "", ""
+			if i == 0 {
 				title = c.title
+			} else {
+				ratio = fmt.Sprintf("%.2f×", rps(r)/rps(b))
 			}
-			sm := ""
 			if s.name == "fluxbase" {
 				sm = same
 			}
-			fmt.Printf("%-46s %-9s %9.0f %10s %10s %7d %8s %s\n", title, s.name, rps(s.r),
-				fmtDur(percentile(s.r.Latencies, 50)), fmtDur(percentile(s.r.Latencies, 99)), s.r.Errors, ratio, sm)
+			fmt.Printf("%-46s %-9s %9.0f %10s %10s %7d %8s %s\n", title, s.name, rps(r),
+				fmtDur(percentile(r.Latencies, 50)), fmtDur(percentile(r.Latencies, 99)), r.Errors, ratio, sm)
 		}
 		if !cpuMissing {
-			cpuLines = append(cpuLines, cpuLine(c.title, b, f, cpus["baseline"], cpus["fluxbase"]))
+			cpuLines = append(cpuLines, cpuLine(c.title, b, merged["fluxbase"], cpus["baseline"], cpus["fluxbase"]))
+			if o.floor {
+				cpuLines = append(cpuLines, cpuLine("    floor", b, merged["floor"], cpus["baseline"], cpus["floor"]))
+			}
 		}
-		for _, s := range []*result{b, f} {
-			for i, e := range s.Samples {
+		for _, s := range sides {
+			for i, e := range merged[s.name].Samples {
 				if i < 2 {
 					fmt.Printf("    error sample: %s\n", e)
 				}
@@ -410,7 +428,7 @@ func runChild(ctx context.Context, self string, s spec, pgPID int) (*result, cpu
 	return &res, cpu, ok, nil
 }
 
-// compareJSON fetches the same request from both sides and reports whether
+// compareJSON fetches the same request from every side and reports whether
 // the JSON documents are equal, so that the comparison is of equal work.
 func compareJSON(ctx context.Context, c string, sides []side) string {
 	var docs []any
@@ -437,10 +455,12 @@ func compareJSON(ctx context.Context, c string, sides []side) string {
 		}
 		docs = append(docs, doc)
 	}
-	if reflect.DeepEqual(docs[0], docs[1]) {
-		return "yes"
+	for _, d := range docs[1:] {
+		if !reflect.DeepEqual(docs[0], d) {
+			return "NO"
+		}
 	}
-	return "NO"
+	return "yes"
 }
 
 // waitForTable waits until Fluxbase's schema cache has the data set's
