@@ -27,6 +27,7 @@ import (
 
 	"github.com/fluxbase/fluxbase/internal/app"
 	"github.com/fluxbase/fluxbase/internal/config"
+	"github.com/fluxbase/fluxbase/internal/obs"
 	"github.com/fluxbase/fluxbase/internal/pg"
 )
 
@@ -133,8 +134,12 @@ func fluxbaseConfig(dsn, dir string, pool int) (*config.Config, error) {
 }
 
 func startFluxbase(ctx context.Context, cfg *config.Config) (addr string, stop func(), err error) {
-	// Logs are formatted as in production but discarded.
-	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	// Logs are formatted as in production (fluxbase serve's JSON logger)
+	// but discarded.
+	log, err := obs.NewLogger(config.LogConfig{Format: "json"}, io.Discard)
+	if err != nil {
+		return "", nil, err
+	}
 	sctx, cancel := context.WithCancel(ctx)
 	ready := make(chan net.Addr, 1)
 	done := make(chan error, 1)

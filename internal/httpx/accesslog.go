@@ -28,6 +28,10 @@ const UnmatchedRoute = "unmatched"
 // known once the handler returns. Requests whose handler aborts with a panic
 // that escapes (http.ErrAbortHandler) are still logged, with aborted=true.
 func AccessLog(log *slog.Logger) func(http.Handler) http.Handler {
+	// A handler that takes whole lines (obs.JSONHandler, the production
+	// JSON format) gets the line formatted here; any other goes through
+	// slog's generic path.
+	sink, _ := log.Handler().(lineSink)
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
@@ -35,7 +39,7 @@ func AccessLog(log *slog.Logger) func(http.Handler) http.Handler {
 			rw := WrapResponseWriter(w)
 			completed := false
 			defer func() {
-				logRequest(log, r, st, rw, time.Since(start), completed)
+				logRequest(log, sink, r, st, rw, time.Since(start), completed)
 			}()
 			next.ServeHTTP(rw, r)
 			completed = true
@@ -43,49 +47,97 @@ func AccessLog(log *slog.Logger) func(http.Handler) http.Handler {
 	}
 }
 
-func logRequest(log *slog.Logger, r *http.Request, st *requestState, rw *ResponseWriter, d time.Duration, completed bool) {
-	extra, cause, unmatched := st.snapshot()
-	status := finalStatus(rw, completed)
+// accessEntry is one access log line's fields, in the order they are
+// written.
+type accessEntry struct {
+	requestID, method, route, path, query string
+	status                                int
+	durationMS                            float64
+	bytes                                 int64
+	ip, userAgent, proto                  string
+	aborted                               bool
+	extra                                 []slog.Attr
+	cause                                 *Error
+}
 
+func logRequest(log *slog.Logger, sink lineSink, r *http.Request, st *requestState, rw *ResponseWriter, d time.Duration, completed bool) {
+	status := finalStatus(rw, completed)
 	level := slog.LevelInfo
 	if status >= 500 || !completed {
 		level = slog.LevelError
 	}
 	ctx := r.Context()
-	if !log.Enabled(ctx, level) {
+	if sink != nil {
+		if !sink.Enabled(ctx, level) {
+			return
+		}
+	} else if !log.Enabled(ctx, level) {
 		return
 	}
 
-	attrs := make([]slog.Attr, 0, 14+len(extra))
-	attrs = append(attrs,
-		slog.String("request_id", RequestID(ctx)),
-		slog.String("method", r.Method),
-		slog.String("route", routeLabel(r, unmatched)),
-		slog.String("path", r.URL.Path),
-	)
-	if r.URL.RawQuery != "" {
-		attrs = append(attrs, slog.String("query", RedactQuery(r.URL.RawQuery)))
+	var extraBuf [4]slog.Attr
+	extra, cause, unmatched := st.snapshot(extraBuf[:0])
+	e := accessEntry{
+		requestID:  RequestID(ctx),
+		method:     r.Method,
+		route:      routeLabel(r, unmatched),
+		path:       r.URL.Path,
+		query:      RedactQuery(r.URL.RawQuery),
+		status:     status,
+		durationMS: float64(d.Microseconds()) / 1000,
+		bytes:      rw.BytesWritten(),
+		ip:         ClientIP(r),
+		userAgent:  r.UserAgent(),
+		proto:      r.Proto,
+		aborted:    !completed,
+		extra:      extra,
+		cause:      cause,
 	}
-	attrs = append(attrs,
-		slog.Int("status", status),
-		slog.Float64("duration_ms", float64(d.Microseconds())/1000),
-		slog.Int64("bytes", rw.BytesWritten()),
-		slog.String("ip", ClientIP(r)),
-		slog.String("user_agent", r.UserAgent()),
-		slog.String("proto", r.Proto),
-	)
-	if !completed {
-		attrs = append(attrs, slog.Bool("aborted", true))
-	}
-	attrs = append(attrs, extra...)
-	if cause != nil {
-		attrs = append(attrs, slog.String("error", cause.Error()))
+	if sink != nil && e.plainExtras() {
+		bp := linePool.Get().(*[]byte)
+		line := e.appendJSON((*bp)[:0], time.Now(), level)
+		_ = sink.WriteLine(line)
+		if cap(line) <= maxPooledLine {
+			*bp = line
+			linePool.Put(bp)
+		}
+		return
 	}
 	// A record without a caller's PC: the source would always be this
 	// line, and capturing it walks the stack on every request.
 	rec := slog.NewRecord(time.Now(), level, "request", 0)
-	rec.AddAttrs(attrs...)
+	rec.AddAttrs(e.attrs()...)
 	_ = log.Handler().Handle(ctx, rec)
+}
+
+// attrs are e's fields as slog attributes.
+func (e *accessEntry) attrs() []slog.Attr {
+	attrs := make([]slog.Attr, 0, 14+len(e.extra))
+	attrs = append(attrs,
+		slog.String("request_id", e.requestID),
+		slog.String("method", e.method),
+		slog.String("route", e.route),
+		slog.String("path", e.path),
+	)
+	if e.query != "" {
+		attrs = append(attrs, slog.String("query", e.query))
+	}
+	attrs = append(attrs,
+		slog.Int("status", e.status),
+		slog.Float64("duration_ms", e.durationMS),
+		slog.Int64("bytes", e.bytes),
+		slog.String("ip", e.ip),
+		slog.String("user_agent", e.userAgent),
+		slog.String("proto", e.proto),
+	)
+	if e.aborted {
+		attrs = append(attrs, slog.Bool("aborted", true))
+	}
+	attrs = append(attrs, e.extra...)
+	if e.cause != nil {
+		attrs = append(attrs, slog.String("error", e.cause.Error()))
+	}
+	return attrs
 }
 
 // finalStatus is what the client saw: a handler that returns without

@@ -1,14 +1,19 @@
 package httpx_test
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fluxbase/fluxbase/internal/httpx"
+	"github.com/fluxbase/fluxbase/internal/obs"
 )
 
 func TestAccessLogLineFields(t *testing.T) {
@@ -157,6 +162,114 @@ func TestRedactQuery(t *testing.T) {
 	for in, want := range cases {
 		if got := httpx.RedactQuery(in); got != want {
 			t.Errorf("RedactQuery(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestAccessLogLineMatchesSlog checks that the hand-formatted access log
+// line is, byte for byte, the line slog's JSONHandler writes for the same
+// request (but for the time and the duration), hostile values included.
+func TestAccessLogLineMatchesSlog(t *testing.T) {
+	type attr struct {
+		key   string
+		value any
+	}
+	cases := []struct {
+		name    string
+		target  string
+		headers map[string]string
+		attrs   []attr
+		status  int
+		cause   error
+		abort   bool
+	}{
+		{name: "plain", target: "/echo/items?select=id,name&order=id.desc",
+			attrs: []attr{{"role", "anon"}}},
+		{name: "hostile path, query and headers",
+			target: "/echo/%22%5C%0A%0D%09%00%7F%3C%3E%26%E2%80%A8%E2%80%A9%FF%C3%A9?q=%22%0a&x=\"\\<>&apikey=SECRET",
+			headers: map[string]string{
+				"User-Agent":   "\"quoted\" \\ back <b>&amp; \x01\x1f\x7f \xff\xfe é \u2028\u2029 日本",
+				"X-Request-ID": `id-"'\<>&`,
+			},
+			attrs: []attr{{"user_id", "\"\n\u2028\xff"}, {"weird\"key\n", "v"}}},
+		{name: "every plain kind", target: "/echo/kinds",
+			attrs: []attr{{"s", "x"}, {"i", -42}, {"i64", int64(1) << 60}, {"u64", uint64(1) << 63},
+				{"f", 0.1}, {"tiny", 1e-9}, {"huge", 1e22}, {"neg", -2.5}, {"zero", 0.0},
+				{"b", true}, {"d", 1500 * time.Millisecond}}},
+		{name: "kinds slog encodes itself", target: "/echo/other",
+			attrs: []attr{{"t", time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)}, {"m", map[string]int{"a": 1}}, {"e", errors.New("bad <thing>")}}},
+		{name: "server error", target: "/echo/boom", status: 500, cause: errors.New("connection \"reset\"\n by peer")},
+		{name: "client error", target: "/echo/missing", status: 404},
+		{name: "aborted", target: "/echo/abort", abort: true},
+		{name: "unmatched", target: "/nowhere?apikey=SECRET"},
+	}
+	handler := func(w http.ResponseWriter, r *http.Request) {
+		for _, c := range cases {
+			if r.Header.Get("X-Case") != c.name {
+				continue
+			}
+			for _, a := range c.attrs {
+				httpx.SetLogAttr(r, a.key, a.value)
+			}
+			switch {
+			case c.abort:
+				panic(http.ErrAbortHandler)
+			case c.cause != nil:
+				httpx.WriteError(w, r, c.cause)
+			case c.status != 0:
+				httpx.WriteError(w, r, httpx.NewError(c.status, "x", "x"))
+			default:
+				_, _ = w.Write([]byte("ok"))
+			}
+		}
+	}
+	run := func(log *slog.Logger, logs *logBuffer) []string {
+		mws, err := httpx.Stack(httpx.StackOptions{HTTP: testHTTPConfig(), Logger: log})
+		if err != nil {
+			t.Fatal(err)
+		}
+		router := httpx.NewRouter(mws)
+		router.Handle("/echo/*", http.HandlerFunc(handler))
+		for i, c := range cases {
+			req := httptest.NewRequest(http.MethodGet, c.target, nil)
+			req.Header.Set("X-Request-ID", fmt.Sprintf("case-%d", i))
+			req.Header.Set("X-Case", c.name)
+			for k, v := range c.headers {
+				req.Header.Set(k, v)
+			}
+			func() {
+				defer func() { _ = recover() }()
+				router.ServeHTTP(httptest.NewRecorder(), req)
+			}()
+		}
+		return strings.SplitAfter(logs.String(), "\n")
+	}
+	slogBuf, fastBuf := &logBuffer{}, &logBuffer{}
+	want := run(slog.New(slog.NewJSONHandler(slogBuf, nil)), slogBuf)
+	got := run(slog.New(obs.NewJSONHandler(fastBuf, nil)), fastBuf)
+	if len(got) != len(want) {
+		t.Fatalf("%d lines, slog wrote %d:\n%s\nslog:\n%s", len(got), len(want), fastBuf, slogBuf)
+	}
+	varying := regexp.MustCompile(`"time":"[^"]*","|"duration_ms":[0-9.e+-]+,`)
+	for i := range want {
+		w, g := varying.ReplaceAllString(want[i], ""), varying.ReplaceAllString(got[i], "")
+		if g != w {
+			t.Errorf("line %d:\n got %s\nwant %s", i, g, w)
+		}
+		if g != "" && !json.Valid([]byte(got[i])) {
+			t.Errorf("line %d is not valid JSON: %s", i, got[i])
+		}
+	}
+	if strings.Contains(fastBuf.String(), "SECRET") {
+		t.Errorf("a credential reached the log: %s", fastBuf)
+	}
+	// The varying fields are there, in slog's format.
+	for _, l := range fastBuf.lines(t) {
+		if _, err := time.Parse(time.RFC3339Nano, fmt.Sprint(l["time"])); err != nil {
+			t.Errorf("time %v: %v", l["time"], err)
+		}
+		if _, ok := l["duration_ms"].(float64); !ok {
+			t.Errorf("duration_ms = %#v", l["duration_ms"])
 		}
 	}
 }

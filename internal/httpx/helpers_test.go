@@ -79,7 +79,9 @@ func rawRequest(t *testing.T, h http.Handler, request string) (*http.Response, n
 
 func newLogger() (*slog.Logger, *logBuffer) {
 	b := &logBuffer{}
-	return slog.New(slog.NewJSONHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug})), b
+	// The production JSON handler, whose access log lines take the
+	// hand-formatted path (see TestAccessLogLineMatchesSlog).
+	return slog.New(obs.NewJSONHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug})), b
 }
 
 type stackEnv struct {

@@ -90,10 +90,12 @@ func markUnmatched(r *http.Request) {
 	st.mu.Unlock()
 }
 
-func (st *requestState) snapshot() (attrs []slog.Attr, cause *Error, unmatched bool) {
+// snapshot appends the log attributes to dst (a copy: a goroutine the
+// handler left behind may still add some).
+func (st *requestState) snapshot(dst []slog.Attr) (attrs []slog.Attr, cause *Error, unmatched bool) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	return append([]slog.Attr(nil), st.attrs...), st.cause, st.unmatched
+	return append(dst, st.attrs...), st.cause, st.unmatched
 }
 
 func (st *requestState) isUnmatched() bool {

@@ -38,7 +38,7 @@ func NewLogger(cfg config.LogConfig, w io.Writer) (*slog.Logger, error) {
 	if format == "text" {
 		return slog.New(slog.NewTextHandler(w, opts)), nil
 	}
-	return slog.New(slog.NewJSONHandler(w, opts)), nil
+	return slog.New(NewJSONHandler(w, opts)), nil
 }
 
 // ParseLevel parses a log level name: debug, info, warn (or warning) or

@@ -3,6 +3,7 @@ package obs
 import (
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -30,6 +31,22 @@ type Metrics struct {
 	duration *prometheus.HistogramVec
 	size     *prometheus.HistogramVec
 	inFlight prometheus.Gauge
+
+	// series caches the metrics of each method, route and status seen,
+	// so that a request does not hash its labels three times to find
+	// them. Labels come from a small fixed set (see ObserveHTTP), which
+	// bounds it.
+	series sync.Map // of seriesKey → *httpSeries
+}
+
+type seriesKey struct {
+	method, route string
+	status        int
+}
+
+type httpSeries struct {
+	requests       prometheus.Counter
+	duration, size prometheus.Observer
 }
 
 // NewMetrics builds a registry holding the Go runtime and process collectors
@@ -97,10 +114,20 @@ func (m *Metrics) InFlight() prometheus.Gauge { return m.inFlight }
 // recorded as "OTHER" for the same reason.
 func (m *Metrics) ObserveHTTP(method, route string, status int, d time.Duration, size int64) {
 	method = normalizeMethod(method)
-	m.requests.WithLabelValues(method, route, strconv.Itoa(status)).Inc()
-	m.duration.WithLabelValues(method, route).Observe(d.Seconds())
+	key := seriesKey{method: method, route: route, status: status}
+	s, ok := m.series.Load(key)
+	if !ok {
+		s, _ = m.series.LoadOrStore(key, &httpSeries{
+			requests: m.requests.WithLabelValues(method, route, strconv.Itoa(status)),
+			duration: m.duration.WithLabelValues(method, route),
+			size:     m.size.WithLabelValues(method, route),
+		})
+	}
+	hs := s.(*httpSeries)
+	hs.requests.Inc()
+	hs.duration.Observe(d.Seconds())
 	if size >= 0 {
-		m.size.WithLabelValues(method, route).Observe(float64(size))
+		hs.size.Observe(float64(size))
 	}
 }
 

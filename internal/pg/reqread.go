@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -43,6 +44,10 @@ type readStmts struct {
 	seq          uint64
 	unpreparable map[string]struct{}
 	eqb          pgx.ExtendedQueryBuilder
+	// setupParams and setupText hold the settings statement's parameters
+	// between building a batch and sending it.
+	setupParams [][]byte
+	setupText   []byte
 	// tracer is the connection's tracer, when it traces batches: the
 	// batch is reported to it as pgx would report its own.
 	tracer pgx.BatchTracer
@@ -195,10 +200,16 @@ func runRead(ctx context.Context, conn *pgxpool.Conn, st requestSetupStmt, sql s
 	}
 	m := c.TypeMap()
 	batch := &pgconn.Batch{}
-	if err := stmts.eqb.Build(m, setupSD, st.args); err != nil {
-		return false, err
+	if params, ok := stmts.textParams(setupSD, &st.vals); ok {
+		// Text format, nothing to plan: all parameters and results are
+		// text (no format codes means text).
+		batch.ExecStatement(setupSD, params, nil, nil)
+	} else {
+		if err := stmts.eqb.Build(m, setupSD, st.vals.args()); err != nil {
+			return false, err
+		}
+		batch.ExecStatement(setupSD, stmts.eqb.ParamValues, stmts.eqb.ParamFormats, stmts.eqb.ResultFormats)
 	}
-	batch.ExecStatement(setupSD, stmts.eqb.ParamValues, stmts.eqb.ParamFormats, stmts.eqb.ResultFormats)
 	if err := stmts.eqb.Build(m, querySD, args); err != nil {
 		return false, err
 	}
@@ -213,7 +224,7 @@ func runRead(ctx context.Context, conn *pgxpool.Conn, st requestSetupStmt, sql s
 	var setupErr, queryErr error
 	if stmts.tracer != nil {
 		defer func() {
-			stmts.tracer.TraceBatchQuery(ctx, c, pgx.TraceBatchQueryData{SQL: st.query, Args: st.args, CommandTag: setupTag, Err: setupErr})
+			stmts.tracer.TraceBatchQuery(ctx, c, pgx.TraceBatchQueryData{SQL: st.query, Args: st.vals.args(), CommandTag: setupTag, Err: setupErr})
 			if sent {
 				stmts.tracer.TraceBatchQuery(ctx, c, pgx.TraceBatchQueryData{SQL: sql, Args: args, CommandTag: queryTag, Err: queryErr})
 			}
@@ -272,6 +283,47 @@ func runRead(ctx context.Context, conn *pgxpool.Conn, st requestSetupStmt, sql s
 	return true, rerr
 }
 
+// textParams returns v as the text-format values of sd's parameters,
+// the bytes pgx would send for them, without its type planning and
+// encoding for each, when sd is what the settings statement always is: a
+// statement whose parameters are v's number of texts. ok is false for
+// anything else. The values are valid until the next call.
+func (s *readStmts) textParams(sd *pgconn.StatementDescription, v *setupValues) (params [][]byte, ok bool) {
+	if len(sd.ParamOIDs) != v.count() {
+		return nil, false
+	}
+	for _, oid := range sd.ParamOIDs {
+		if oid != pgtype.TextOID {
+			return nil, false
+		}
+	}
+	if v.claims == nil || v.headers == nil {
+		return nil, false // NULL, which requestSetup never sends
+	}
+	// The strings are copied into one buffer. Each value is a non-nil
+	// slice (an empty one is an empty string; nil would be NULL), and
+	// the buffer is never reallocated while values point into it.
+	size := len(v.role) + len(v.method) + len(v.path)
+	for _, m := range v.more[:v.n] {
+		size += len(m)
+	}
+	if cap(s.setupText) < size || s.setupText == nil {
+		s.setupText = make([]byte, 0, max(size, 256))
+	}
+	text := s.setupText[:0]
+	str := func(x string) []byte {
+		start := len(text)
+		text = append(text, x...)
+		return text[start:len(text):len(text)]
+	}
+	params = append(s.setupParams[:0], str(v.role), v.claims, str(v.method), str(v.path), v.headers)
+	for _, m := range v.more[:v.n] {
+		params = append(params, str(m))
+	}
+	s.setupText, s.setupParams = text, params
+	return params, true
+}
+
 // staleStatement reports whether err may come from a prepared statement
 // that no longer fits the database (a table or type changed under it), so
 // that preparing it again can help: PostgreSQL's "cached plan must not
@@ -296,7 +348,7 @@ func staleStatement(err error) bool {
 // statements queued as pgx's own batch would hold them.
 func traceRead(ctx context.Context, tracer pgx.BatchTracer, c *pgx.Conn, st requestSetupStmt, sql string, args []any) context.Context {
 	b := &pgx.Batch{}
-	b.Queue(st.query, st.args...)
+	b.Queue(st.query, st.vals.args()...)
 	b.Queue(sql, args...)
 	return tracer.TraceBatchStart(ctx, c, pgx.TraceBatchStartData{Batch: b})
 }

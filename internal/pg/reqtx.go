@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -160,12 +159,25 @@ func legacyClaims(claims []byte) (sub, role, email string, ok bool) {
 // transaction on a lost connection, e.g. right after PostgreSQL restarted.
 const beginRetryBudget = 2 * time.Second
 
-var roleNamePattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_$]*$`)
-
 // validRoleName accepts plain (unquoted-style) identifiers of at most 63
 // bytes, PostgreSQL's limit.
 func validRoleName(s string) bool {
-	return len(s) <= 63 && roleNamePattern.MatchString(s)
+	// ^[A-Za-z_][A-Za-z0-9_$]*$, checked by hand: it runs for every
+	// request, and a regular expression costs more than the rest of
+	// building the settings.
+	if s == "" || len(s) > 63 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', c == '_':
+		case i > 0 && ('0' <= c && c <= '9' || c == '$'):
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // Tx is what a request transaction offers the code that runs in it:
@@ -337,12 +349,47 @@ func readRows(rows pgx.Rows, fn func(pgx.Rows) error) error {
 // statement setting role, claims and the rest.
 type requestSetupStmt struct {
 	begin, query string
-	args         []any
+	vals         setupValues
 	role         string
 	// What query sets besides the basics (see setupSQL).
 	claimArgs, timeout bool
 	// timeZoneArg is the parameter number of the TimeZone, 0 for none.
 	timeZoneArg int
+}
+
+// setupValues are the settings statement's parameters, kept as the
+// strings and bytes they are: the read path sends them as text without
+// boxing each in an interface (see readStmts.textParams), and only pgx's
+// batch, for writes, needs them as []any.
+type setupValues struct {
+	// $1 to $5.
+	role         string
+	claims       []byte
+	method, path string
+	headers      []byte
+	// The legacy claims (sub, role, email), then the statement timeout,
+	// then the TimeZone, each only when the statement has its parameter;
+	// n counts them.
+	more [5]string
+	n    int
+}
+
+func (v *setupValues) add(s string) {
+	v.more[v.n] = s
+	v.n++
+}
+
+// count is the number of parameters.
+func (v *setupValues) count() int { return 5 + v.n }
+
+// args are the parameters in order, for pgx.
+func (v *setupValues) args() []any {
+	args := make([]any, 0, v.count())
+	args = append(args, v.role, v.claims, v.method, v.path, v.headers)
+	for _, s := range v.more[:v.n] {
+		args = append(args, s)
+	}
+	return args
 }
 
 // withTimeZone adds the TimeZone setting to a setup statement when the
@@ -374,21 +421,22 @@ func (db *DB) requestSetup(req Request) (requestSetupStmt, error) {
 	if !decoded && !json.Valid(claims) {
 		return requestSetupStmt{}, errors.New("pg: request claims are not valid JSON")
 	}
-	sub, claimRole, email, claimArgs := lc.Sub, lc.Role, lc.Email, lc.Known
+	claimArgs := lc.Known
 	if !req.HeadersValid && !json.Valid(headers) {
 		return requestSetupStmt{}, errors.New("pg: request headers are not valid JSON")
 	}
 	st := requestSetupStmt{
 		begin:     "begin isolation level read committed read write",
-		args:      make([]any, 5, 9),
 		role:      req.Role,
 		claimArgs: claimArgs,
+		// The JSON goes as the bytes it is (text parameters take []byte),
+		// sparing a copy of each per request.
+		vals: setupValues{role: req.Role, claims: claims, method: req.Method, path: req.Path, headers: headers},
 	}
-	// The JSON goes as the bytes it is (text parameters take []byte),
-	// sparing a copy of each per request.
-	st.args[0], st.args[1], st.args[2], st.args[3], st.args[4] = req.Role, claims, req.Method, req.Path, headers
 	if claimArgs {
-		st.args = append(st.args, sub, claimRole, email)
+		st.vals.add(lc.Sub)
+		st.vals.add(lc.Role)
+		st.vals.add(lc.Email)
 	}
 	timeout := ""
 	switch t := cmp.Or(req.StatementTimeout, db.cfg.StatementTimeout); {
@@ -399,11 +447,11 @@ func (db *DB) requestSetup(req Request) (requestSetupStmt, error) {
 	}
 	if timeout != "" {
 		st.timeout = true
-		st.args = append(st.args, timeout)
+		st.vals.add(timeout)
 	}
 	if req.TimeZone != "" {
-		st.args = append(st.args, req.TimeZone)
-		st.timeZoneArg = len(st.args)
+		st.vals.add(req.TimeZone)
+		st.timeZoneArg = st.vals.count()
 	}
 	st.query = st.withTimeZone(setupSQLs[setupIndex(claimArgs, st.timeout, false)])
 	if req.ReadOnly {
@@ -430,7 +478,7 @@ func (db *DB) beginRequest(ctx context.Context, st requestSetupStmt, more func(*
 			if st.begin != "" {
 				b.Queue(st.begin)
 			}
-			b.Queue(st.query, st.args...)
+			b.Queue(st.query, st.vals.args()...)
 			if more != nil {
 				more(b)
 			}

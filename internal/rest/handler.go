@@ -3,6 +3,7 @@ package rest
 import (
 	"cmp"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/fluxbase/fluxbase/internal/config"
 	"github.com/fluxbase/fluxbase/internal/httpx"
@@ -490,7 +492,7 @@ func scanResult(rows pgx.Rows, res *result) error {
 		res.body = []byte(strings.Join(lines, "\n"))
 		return nil
 	}
-	if rows.Next() {
+	if rows.Next() && !scanResultRow(rows, res) {
 		dest := []any{&res.total, &res.page, &res.body}
 		if len(rows.FieldDescriptions()) > 5 {
 			dest = append(dest, &res.location, &res.inserted)
@@ -502,6 +504,87 @@ func scanResult(rows pgx.Rows, res *result) error {
 	}
 	rows.Close()
 	return rows.Err()
+}
+
+// scanResultRow decodes the row every statement returns (total_count,
+// page_count, body[, location, inserted], response.headers,
+// response.status) straight from its raw values, as rows.Scan into
+// scanResult's destinations would, which plans a scan for every column of
+// every request's rows. It reports false, having set nothing that Scan
+// would not overwrite, for any row it does not know how to decode exactly
+// (another shape or type, a NULL page_count), which Scan then handles.
+func scanResultRow(rows pgx.Rows, res *result) bool {
+	fds, vals := rows.FieldDescriptions(), rows.RawValues()
+	n := len(fds)
+	if (n != 5 && n != 7) || len(vals) != n || vals[1] == nil ||
+		!isInt8(fds[0]) || !isInt8(fds[1]) || !isText(fds[2]) || !isText(fds[n-2]) || !isText(fds[n-1]) ||
+		(n == 7 && (!isText(fds[3]) || !isInt8(fds[4]))) {
+		return false
+	}
+	total, totalNull, ok := int8Value(fds[0], vals[0])
+	if !ok {
+		return false
+	}
+	page, _, ok := int8Value(fds[1], vals[1])
+	if !ok {
+		return false
+	}
+	var inserted int64
+	insertedNull := true
+	if n == 7 {
+		if inserted, insertedNull, ok = int8Value(fds[4], vals[4]); !ok {
+			return false
+		}
+	}
+	res.total, res.inserted, res.location = nil, nil, nil
+	if !totalNull {
+		res.total = &total
+	}
+	if !insertedNull {
+		res.inserted = &inserted
+	}
+	if n == 7 {
+		res.location = textValue(vals[3])
+	}
+	res.page = page
+	// The raw values live in the connection's read buffer: copies.
+	res.body = nil
+	if vals[2] != nil {
+		res.body = append(make([]byte, 0, len(vals[2])), vals[2]...)
+	}
+	res.respHeaders, res.respStatus = textValue(vals[n-2]), textValue(vals[n-1])
+	return true
+}
+
+func isInt8(fd pgconn.FieldDescription) bool { return fd.DataTypeOID == pgtype.Int8OID }
+
+// isText accepts text, whose binary and text formats are both its bytes.
+func isText(fd pgconn.FieldDescription) bool { return fd.DataTypeOID == pgtype.TextOID }
+
+// int8Value decodes a bigint in either format.
+func int8Value(fd pgconn.FieldDescription, v []byte) (n int64, null, ok bool) {
+	if v == nil {
+		return 0, true, true
+	}
+	switch fd.Format {
+	case pgtype.BinaryFormatCode:
+		if len(v) != 8 {
+			return 0, false, false
+		}
+		return int64(binary.BigEndian.Uint64(v)), false, true
+	case pgtype.TextFormatCode:
+		n, err := strconv.ParseInt(string(v), 10, 64)
+		return n, false, err == nil
+	}
+	return 0, false, false
+}
+
+func textValue(v []byte) *string {
+	if v == nil {
+		return nil
+	}
+	s := string(v)
+	return &s
 }
 
 // explainStatement wraps a statement in EXPLAIN.
@@ -546,26 +629,29 @@ func (h *Handler) respond(w http.ResponseWriter, req *request, st readStatement,
 		}
 		return
 	}
+	// The response's header values share one allocation instead of one
+	// each.
+	hs := headerSetter{h: hdr, vals: make([]string, 0, 9)}
 	req.prefer.applyCommon()
 	if a := req.prefer.appliedHeader(); a != "" {
-		hdr.Set("Preference-Applied", a)
+		hs.set("Preference-Applied", a)
 	}
 	if len(req.cache.Schemas) > 1 {
-		hdr.Set("Content-Profile", req.schema)
+		hs.set("Content-Profile", req.schema)
 	}
 	isRead := r.Method == http.MethodGet || r.Method == http.MethodHead
 	if isRead || r.Method == http.MethodPatch || r.Method == http.MethodDelete || r.Method == http.MethodPost {
 		if !isRead && !req.rpc && res.total == nil && r.Method == http.MethodPost {
-			hdr.Set("Content-Range", "*/*")
+			hs.set("Content-Range", "*/*")
 		} else {
-			hdr.Set("Content-Range", contentRange(page.Offset, res))
+			hs.set("Content-Range", contentRange(page.Offset, res))
 		}
 	}
 	if res.location != nil {
-		hdr.Set("Location", h.location(req, *res.location))
+		hs.set("Location", h.location(req, *res.location))
 	}
 	if req.contentLocation != "" {
-		hdr.Set("Content-Location", req.contentLocation)
+		hs.set("Content-Location", req.contentLocation)
 	}
 	status = res.override.statusOr(status)
 	body := res.body
@@ -578,11 +664,11 @@ func (h *Handler) respond(w http.ResponseWriter, req *request, st readStatement,
 			// The native row route always answers one object as JSON.
 			media = mediaJSON
 		}
-		hdr.Set("Content-Type", contentType(media))
+		hs.set("Content-Type", contentType(media))
 	}
 	if isRead && status < 300 && body != nil {
 		etag := bodyETag(body)
-		hdr.Set("ETag", etag)
+		hs.set("ETag", etag)
 		if etagMatches(r.Header.Get("If-None-Match"), etag) {
 			status = http.StatusNotModified
 			body = nil
@@ -590,15 +676,34 @@ func (h *Handler) respond(w http.ResponseWriter, req *request, st readStatement,
 		}
 	}
 	req.timing.phase("response")
-	hdr.Set("Server-Timing", req.timing.header())
+	hs.set("Server-Timing", req.timing.header())
 	if body != nil {
-		hdr.Set("Content-Length", strconv.Itoa(len(body)))
+		hs.set("Content-Length", strconv.Itoa(len(body)))
 	}
 	res.override.setHeaders(hdr)
 	w.WriteHeader(status)
 	if r.Method != http.MethodHead && body != nil {
 		_, _ = w.Write(body)
 	}
+}
+
+// headerSetter sets single-valued headers like http.Header.Set, with the
+// values' one-element slices cut from one backing array. Each slice's
+// capacity ends at its element, so a later Add to the same header copies
+// instead of overwriting its neighbour.
+type headerSetter struct {
+	h    http.Header
+	vals []string
+}
+
+func (s *headerSetter) set(key, value string) {
+	if len(s.vals) == cap(s.vals) {
+		s.h.Set(key, value)
+		return
+	}
+	s.vals = append(s.vals, value)
+	n := len(s.vals)
+	s.h[http.CanonicalHeaderKey(key)] = s.vals[n-1 : n : n]
 }
 
 // bodyETag is the strong ETag of a response body: the first 128 bits of
