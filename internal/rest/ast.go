@@ -101,6 +101,10 @@ type Filter struct {
 	// Value is the operand; List for in.
 	Value string
 	List  []string
+	// slot is the 1-based position of the query parameter the value came
+	// from (0 when it came from elsewhere), so that a cached statement can
+	// bind another request's value in its place.
+	slot int
 }
 
 // LogicTree is and=(...) / or=(...), possibly negated and nested.

@@ -8,50 +8,75 @@ import (
 	"github.com/fluxbase/fluxbase/internal/schema"
 )
 
-// contentLocation is the Content-Location of a read, as PostgREST writes
-// it: the table's path relative to the API root and the canonical form of
-// the query string. The native family names its own full path.
-func contentLocation(req *request, t *schema.Table) string {
-	path := "/" + url.PathEscape(t.Name)
+// renderContentLocation is the Content-Location of a read, as PostgREST
+// writes it: the table's path relative to the API root (the native family
+// names its own full path) and the canonical form of the query string,
+// params (decoded) taken in the order order gives: sorted by name, keeping
+// the order of equal names (canonicalOrder), the values of a repeated name
+// joined with commas, and every byte other than ASCII letters, digits and
+// -_.~ percent-encoded.
+func renderContentLocation(req *request, t *schema.Table, params []QueryParam, order []int) string {
+	var b strings.Builder
+	size := len(t.Name) + 2
+	for _, p := range params {
+		size += len(p.Key) + len(p.Value) + 2
+	}
+	b.Grow(size + size/2)
 	if req.fam == familyNative {
-		path = strings.TrimSuffix(req.r.URL.EscapedPath(), "/")
+		b.WriteString(strings.TrimSuffix(req.r.URL.EscapedPath(), "/"))
+	} else {
+		b.WriteByte('/')
+		b.WriteString(url.PathEscape(t.Name))
 	}
-	if q := canonicalQuery(req.r.URL.RawQuery); q != "" {
-		return path + "?" + q
+	if len(params) > 0 {
+		b.WriteByte('?')
+		writeCanonicalQuery(&b, params, order)
 	}
-	return path
+	return b.String()
 }
 
-// canonicalQuery renders a query string the way PostgREST's Content-Location
-// does: parameters decoded, sorted by name (keeping the order of equal
-// names), the values of a repeated name joined with commas, and every byte
-// other than ASCII letters, digits and -_.~ percent-encoded.
-func canonicalQuery(raw string) string {
-	type param struct{ k, v string }
-	var params []param
-	for _, part := range strings.Split(raw, "&") {
+// splitLenient splits a query string into decoded pairs, keeping a part
+// that is not valid percent-encoding as it is.
+func splitLenient(raw string) []QueryParam {
+	params := make([]QueryParam, 0, strings.Count(raw, "&")+1)
+	for raw != "" {
+		var part string
+		part, raw, _ = strings.Cut(raw, "&")
 		if part == "" {
 			continue
 		}
 		k, v, _ := strings.Cut(part, "=")
-		params = append(params, param{unescapeQuery(k), unescapeQuery(v)})
+		params = append(params, QueryParam{unescapeQuery(k), unescapeQuery(v)})
 	}
-	sort.SliceStable(params, func(i, j int) bool { return params[i].k < params[j].k })
-	var b strings.Builder
-	for i, p := range params {
-		if i > 0 && params[i-1].k == p.k {
+	return params
+}
+
+// canonicalOrder is the order of params sorted by name, equal names
+// keeping their order. It depends on the names alone.
+func canonicalOrder(params []QueryParam) []int {
+	order := make([]int, len(params))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(i, j int) bool { return params[order[i]].Key < params[order[j]].Key })
+	return order
+}
+
+func writeCanonicalQuery(b *strings.Builder, params []QueryParam, order []int) {
+	for n, i := range order {
+		p := params[i]
+		if n > 0 && params[order[n-1]].Key == p.Key {
 			b.WriteByte(',')
-			encodeQueryPart(&b, p.v)
+			encodeQueryPart(b, p.Value)
 			continue
 		}
-		if i > 0 {
+		if n > 0 {
 			b.WriteByte('&')
 		}
-		encodeQueryPart(&b, p.k)
+		encodeQueryPart(b, p.Key)
 		b.WriteByte('=')
-		encodeQueryPart(&b, p.v)
+		encodeQueryPart(b, p.Value)
 	}
-	return b.String()
 }
 
 func unescapeQuery(s string) string {

@@ -10,7 +10,10 @@
 // from the cache, quoted; every value a bind parameter; the JSON body
 // produced by PostgreSQL), and the transaction (pg.DB.QueryInRequestTx under
 // the caller's role and claims, READ ONLY for reads: one pipelined round
-// trip for a read, two for a write) followed by the response.
+// trip for a read, two for a write) followed by the response. A read whose
+// shape (everything but its filters' values) was seen on the current
+// snapshot reuses the statement built then, with its own values bound
+// (shape.go).
 //
 // It must not: interpolate request values into SQL text, run more than one
 // statement per request (the per-role statement timeout is part of the

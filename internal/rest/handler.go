@@ -46,6 +46,7 @@ type Handler struct {
 	cfg    config.RESTConfig
 	log    *slog.Logger
 	zones  *zoneNames
+	shapes *shapeCache
 }
 
 // New builds the engine.
@@ -58,7 +59,7 @@ func New(o Options) *Handler {
 	if o.DB != nil {
 		zones.pool = o.DB.Admin
 	}
-	return &Handler{db: o.DB, schema: o.Schema, cfg: o.Config, log: log, zones: zones}
+	return &Handler{db: o.DB, schema: o.Schema, cfg: o.Config, log: log, zones: zones, shapes: &shapeCache{}}
 }
 
 // family is the route family a request came through.
@@ -277,6 +278,15 @@ func (h *Handler) serveTable(w http.ResponseWriter, r *http.Request, fam family,
 		h.fail(w, r, req, errUnknownTable(req.schema, name, req.cache))
 		return
 	}
+	if byKey == nil && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+		pr, err := h.prepareRead(req, t, name)
+		if err != nil {
+			h.fail(w, r, req, err)
+			return
+		}
+		h.runRead(w, req, t, pr)
+		return
+	}
 	q, err := ParseQuery(r.URL.RawQuery, nil)
 	if err != nil {
 		h.fail(w, r, req, err)
@@ -297,7 +307,12 @@ func (h *Handler) serveTable(w http.ResponseWriter, r *http.Request, fam family,
 	req.timing.phase("parse")
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
-		h.read(w, req, t, q)
+		pr, err := h.compileRead(req, t, q, nil)
+		if err != nil {
+			h.fail(w, r, req, err)
+			return
+		}
+		h.runRead(w, req, t, pr)
 	case http.MethodPost, http.MethodPatch, http.MethodPut, http.MethodDelete:
 		h.write(w, req, t, q)
 	default:
@@ -323,32 +338,78 @@ func addKeyFilters(q *Query, t *schema.Table, vals []string) error {
 	return nil
 }
 
-// read serves GET and HEAD on a table or view.
-func (h *Handler) read(w http.ResponseWriter, req *request, t *schema.Table, q *Query) {
+// preparedRead is the statement of a read and what answering it needs.
+type preparedRead struct {
+	st    readStatement
+	page  Page
+	count countMode
+}
+
+// prepareRead turns the query string of a read of t (named name in the
+// request) into its statement: the kept statement of its shape with the
+// request's values bound when there is one, else by parsing, planning and
+// building, keeping the result under the request's shape.
+func (h *Handler) prepareRead(req *request, t *schema.Table, name string) (preparedRead, error) {
+	sh := readShape(req, name)
+	if sh != nil {
+		if e := h.shapes.get(req.cache, sh.key); e != nil {
+			req.timing.phase("parse")
+			req.contentLocation = renderContentLocation(req, t, sh.params, e.order)
+			pr := preparedRead{st: e.statement(sh), page: e.page, count: e.count}
+			req.timing.phase("plan")
+			return pr, nil
+		}
+	}
+	q, err := ParseQuery(req.r.URL.RawQuery, nil)
+	if err != nil {
+		return preparedRead{}, err
+	}
+	req.timing.phase("parse")
+	return h.compileRead(req, t, q, sh)
+}
+
+// compileRead plans and builds the read q of t; sh, when set, is the
+// request's shape, under which the statement is kept for reuse.
+func (h *Handler) compileRead(req *request, t *schema.Table, q *Query, sh *shape) (preparedRead, error) {
 	r := req.r
 	p := h.planner()
 	p.cache = req.cache
 	root, err := p.planRead(t, q)
 	if err != nil {
-		h.fail(w, r, req, err)
-		return
+		return preparedRead{}, err
 	}
 	page, err := ParseRange(r.Header)
 	if err != nil {
-		h.fail(w, r, req, err)
-		return
+		return preparedRead{}, err
 	}
 	page = page.intersect(q.Offset[""], q.Limit[""], hasKey(q.Offset, ""), hasKey(q.Limit, ""))
 	page = h.maxRowsPage(page)
 	count := countMode(req.prefer.Count)
-	if count != countNone {
+	format := bodyFormat{media: req.accept.Media, stripNulls: req.accept.NullsStrip}
+	var params []QueryParam
+	if sh != nil {
+		params = sh.params
+	} else {
+		params = splitLenient(r.URL.RawQuery)
+	}
+	order := canonicalOrder(params)
+	req.contentLocation = renderContentLocation(req, t, params, order)
+	s := &sqlb{maxRows: h.cfg.MaxRows}
+	st := buildRead(root, t.QualifiedName().Quoted(), page, count, format, s)
+	if sh != nil {
+		h.shapes.put(req.cache, h.schema.Current(), sh, st, s, page, count, order)
+	}
+	req.timing.phase("plan")
+	return preparedRead{st: st, page: page, count: count}, nil
+}
+
+// runRead runs a read's statement and answers.
+func (h *Handler) runRead(w http.ResponseWriter, req *request, t *schema.Table, pr preparedRead) {
+	if pr.count != countNone {
 		req.prefer.apply("count=" + req.prefer.Count)
 	}
-	format := bodyFormat{media: req.accept.Media, stripNulls: req.accept.NullsStrip}
-	req.contentLocation = contentLocation(req, t)
-	st := buildRead(root, t.QualifiedName().Quoted(), page, count, format, &sqlb{maxRows: h.cfg.MaxRows})
-	req.timing.phase("plan")
-	h.run(w, req, st, true, page, func(res *result) (int, error) {
+	page := pr.page
+	h.run(w, req, pr.st, true, page, func(res *result) (int, error) {
 		if req.accept.Media == mediaObject && res.page != 1 {
 			if req.byKey != nil && res.page == 0 {
 				return 0, httpx.NewError(http.StatusNotFound, "not_found",

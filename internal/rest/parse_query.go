@@ -33,7 +33,10 @@ type QueryParam struct{ Key, Value string }
 
 // SplitQuery decodes a raw query string keeping the order of its pairs.
 func SplitQuery(raw string) ([]QueryParam, error) {
-	var out []QueryParam
+	if raw == "" {
+		return nil, nil
+	}
+	out := make([]QueryParam, 0, strings.Count(raw, "&")+1)
 	for raw != "" {
 		var pair string
 		pair, raw, _ = strings.Cut(raw, "&")
@@ -62,32 +65,79 @@ func ParseQuery(raw string, isArg func(key, value string) bool) (*Query, error) 
 		return nil, err
 	}
 	q := &Query{Order: map[string][]OrderTerm{}, Limit: map[string]int64{}, Offset: map[string]int64{}}
-	for _, kv := range params {
-		if err := q.add(kv, isArg); err != nil {
+	for i, kv := range params {
+		if err := q.add(kv, i+1, isArg); err != nil {
 			return nil, err
 		}
 	}
 	return q, nil
 }
 
-func (q *Query) add(kv QueryParam, isArg func(string, string) bool) error {
-	key, value := kv.Key, kv.Value
+// Kinds of query parameters.
+type paramKind int
+
+const (
+	paramFilter paramKind = iota
+	paramSelect
+	paramColumns
+	paramOnConflict
+	paramOrder
+	paramLimit
+	paramOffset
+	paramTree
+)
+
+// classifyParam tells what a query parameter is by its key alone; path is
+// the embed path of order, limit and offset ("" for the root). Function
+// arguments of GET RPC are claimed before this applies.
+func classifyParam(key string) (kind paramKind, path string) {
 	switch key {
 	case "select":
+		return paramSelect, ""
+	case "columns":
+		return paramColumns, ""
+	case "on_conflict":
+		return paramOnConflict, ""
+	}
+	// rel.rel2.param or param.
+	last := key
+	if i := strings.LastIndexByte(key, '.'); i >= 0 {
+		path, last = key[:i], key[i+1:]
+	}
+	switch last {
+	case "order":
+		return paramOrder, path
+	case "limit":
+		return paramLimit, path
+	case "offset":
+		return paramOffset, path
+	case "or", "and":
+		return paramTree, path
+	}
+	return paramFilter, path
+}
+
+// add reads one parameter; slot is its 1-based position in the query
+// string.
+func (q *Query) add(kv QueryParam, slot int, isArg func(string, string) bool) error {
+	key, value := kv.Key, kv.Value
+	kind, path := classifyParam(key)
+	switch kind {
+	case paramSelect:
 		items, err := ParseSelect(value)
 		if err != nil {
 			return err
 		}
 		q.Select, q.HasSelect = items, true
 		return nil
-	case "columns":
+	case paramColumns:
 		cols, err := ParseColumns(value)
 		if err != nil {
 			return err
 		}
 		q.Columns, q.HasColumns = cols, true
 		return nil
-	case "on_conflict":
+	case paramOnConflict:
 		cols, err := ParseColumns(value)
 		if err != nil {
 			return err
@@ -99,31 +149,30 @@ func (q *Query) add(kv QueryParam, isArg func(string, string) bool) error {
 		q.Args = append(q.Args, kv)
 		return nil
 	}
-	// rel.rel2.param or param.
-	path, last := "", key
-	if i := strings.LastIndexByte(key, '.'); i >= 0 {
-		path, last = key[:i], key[i+1:]
-	}
-	switch last {
-	case "order":
+	switch kind {
+	case paramOrder:
 		terms, err := ParseOrder(value)
 		if err != nil {
 			return err
 		}
 		q.Order[path] = terms
 		return nil
-	case "limit", "offset":
-		n, err := parseNonNegative(last, value)
+	case paramLimit, paramOffset:
+		name := "limit"
+		if kind == paramOffset {
+			name = "offset"
+		}
+		n, err := parseNonNegative(name, value)
 		if err != nil {
 			return err
 		}
-		if last == "limit" {
+		if kind == paramLimit {
 			q.Limit[path] = n
 		} else {
 			q.Offset[path] = n
 		}
 		return nil
-	case "or", "and":
+	case paramTree:
 		t, err := ParseLogicTree(key, value)
 		if err != nil {
 			return err
@@ -135,6 +184,7 @@ func (q *Query) add(kv QueryParam, isArg func(string, string) bool) error {
 	if err != nil {
 		return err
 	}
+	f.slot = slot
 	q.Filters = append(q.Filters, f)
 	return nil
 }

@@ -16,6 +16,25 @@ type sqlb struct {
 	alias int
 	// maxRows bounds the exact part of estimated counts.
 	maxRows int64
+	// binds records which parameters hold a filter value of the query
+	// string, so that the statement can be reused with other values.
+	binds []valueBind
+	// opaque is set when a filter value went into the statement in a way
+	// binds cannot describe; such a statement is never reused.
+	opaque bool
+}
+
+// Ways a filter value becomes its parameter.
+const (
+	bindPlain = iota
+	bindLike  // * becomes %
+	bindList  // an in.(...) list becomes an array literal
+)
+
+// valueBind says that parameter arg holds the value of the query
+// parameter at slot, turned into a parameter as kind says.
+type valueBind struct {
+	arg, slot, kind int
 }
 
 // intLit renders a page size or offset, an integer the request parser
@@ -134,6 +153,24 @@ func pgArrayLiteral(vals []string) string {
 
 func likePattern(v string) string { return strings.ReplaceAll(v, "*", "%") }
 
+// valueArg adds the parameter holding f's value, v being that value as
+// kind renders it, and records where it came from.
+func (s *sqlb) valueArg(f Filter, v any, kind int) string {
+	ph := s.arg(v)
+	if f.slot > 0 {
+		s.binds = append(s.binds, valueBind{arg: len(s.args) - 1, slot: f.slot, kind: kind})
+	}
+	return ph
+}
+
+// simpleValueArg adds the parameter of a one-value operator.
+func (s *sqlb) simpleValueArg(f Filter) string {
+	if f.Op == "like" || f.Op == "ilike" {
+		return s.valueArg(f, likePattern(f.Value), bindLike)
+	}
+	return s.valueArg(f, f.Value, bindPlain)
+}
+
 // filterSQL renders one condition on expr, whose column is col (nil for
 // a computed field or a cast result).
 func (s *sqlb) filterSQL(expr string, col *schema.Column, f Filter) (string, *httpx.Error) {
@@ -153,7 +190,7 @@ func (s *sqlb) filterSQL(expr string, col *schema.Column, f Filter) (string, *ht
 			out = expr + " IS UNKNOWN"
 		}
 	case f.Op == "in":
-		out = expr + " = ANY(" + s.arg(pgArrayLiteral(f.List)) + ")"
+		out = expr + " = ANY(" + s.valueArg(f, pgArrayLiteral(f.List), bindList) + ")"
 	case ftsOperators[f.Op] != "":
 		fn := ftsOperators[f.Op]
 		target := expr
@@ -164,21 +201,11 @@ func (s *sqlb) filterSQL(expr string, col *schema.Column, f Filter) (string, *ht
 		if col == nil || col.TypeName != "tsvector" {
 			target = "to_tsvector(" + cfg + expr + ")"
 		}
-		out = target + " @@ " + fn + "(" + cfg + s.arg(f.Value) + ")"
+		out = target + " @@ " + fn + "(" + cfg + s.valueArg(f, f.Value, bindPlain) + ")"
 	case f.Quantifier != "":
-		op := simpleOperators[f.Op]
-		v := f.Value
-		if f.Op == "like" || f.Op == "ilike" {
-			v = likePattern(v)
-		}
-		out = expr + " " + op + " " + strings.ToUpper(f.Quantifier) + "(" + s.arg(v) + ")"
+		out = expr + " " + simpleOperators[f.Op] + " " + strings.ToUpper(f.Quantifier) + "(" + s.simpleValueArg(f) + ")"
 	default:
-		op := simpleOperators[f.Op]
-		v := f.Value
-		if f.Op == "like" || f.Op == "ilike" {
-			v = likePattern(v)
-		}
-		out = expr + " " + op + " " + s.arg(v)
+		out = expr + " " + simpleOperators[f.Op] + " " + s.simpleValueArg(f)
 	}
 	if f.Not {
 		out = "NOT (" + out + ")"

@@ -395,6 +395,9 @@ func buildRead(root *node, source string, page Page, count countMode, format bod
 func (s *sqlb) plannedCountSQL(root *node, source string, count countMode, page Page) string {
 	sub := &sqlb{alias: s.alias}
 	conds := sub.whereConds(root, "c0")
+	// The values travel inside one array literal, which binds cannot
+	// describe.
+	s.opaque = true
 	text := "SELECT 1 FROM " + source + " c0"
 	if len(conds) > 0 {
 		text += " WHERE " + strings.Join(conds, " AND ")
