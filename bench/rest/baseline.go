@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"net/http"
@@ -68,6 +70,25 @@ func (b *baseline) exec(ctx context.Context, out *[]byte, sql string, args ...an
 		return err
 	}
 	return br.QueryRow().Scan(out)
+}
+
+// floorPool opens the floor's pool as a login role of its own that, like
+// Fluxbase's authenticator, holds no privilege but membership of anon,
+// without inheriting it: the role switch then costs what it costs any
+// server that does not connect as a superuser. Its password is generated
+// here.
+func floorPool(ctx context.Context, admin *pgxpool.Pool, base *pgxpool.Config) (*pgxpool.Pool, error) {
+	secret := make([]byte, 16)
+	if _, err := rand.Read(secret); err != nil {
+		return nil, err
+	}
+	password := hex.EncodeToString(secret)
+	if _, err := admin.Exec(ctx, "create role bench_floor login noinherit password '"+password+"'; grant anon to bench_floor"); err != nil {
+		return nil, err
+	}
+	cfg := base.Copy()
+	cfg.ConnConfig.User, cfg.ConnConfig.Password = "bench_floor", password
+	return pgxpool.NewWithConfig(ctx, cfg)
 }
 
 // checkFloor proves that the floor's statement runs as the role that

@@ -233,11 +233,16 @@ func benchREST(ctx context.Context, emb *pg.Embedded, dir string, o options) err
 	defer stopBL()
 	flURL := ""
 	if o.floor {
-		if err := checkFloor(ctx, bpool); err != nil {
+		fpool, err := floorPool(ctx, admin, bcfg)
+		if err != nil {
+			return err
+		}
+		defer fpool.Close()
+		if err := checkFloor(ctx, fpool); err != nil {
 			return err
 		}
 		var stopFL func()
-		if flURL, stopFL, err = startBaseline(bpool, true); err != nil {
+		if flURL, stopFL, err = startBaseline(fpool, true); err != nil {
 			return err
 		}
 		defer stopFL()
