@@ -196,6 +196,9 @@ func (s *server) stop() {
 		_ = s.db.Close(context.Background())
 	}
 	s.Stop()
+	if s.pollers != nil {
+		s.pollers.stop()
+	}
 	_ = os.RemoveAll(filepath.Dir(s.DataDir))
 }
 
@@ -644,27 +647,9 @@ type cpuTime struct{ server, postgres, generator time.Duration }
 
 func (s *server) cpu() cpuTime {
 	pid := s.Cmd.Process.Pid
-	t := cpuTime{server: procCPU(pid), generator: procCPU(os.Getpid())}
 	// The embedded PostgreSQL's processes descend from the server.
-	children := map[int][]int{}
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		p, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		if f := procStat(p); len(f) > 1 {
-			pp, _ := strconv.Atoi(f[1])
-			children[pp] = append(children[pp], p)
-		}
-	}
-	queue := slices.Clone(children[pid])
-	for len(queue) > 0 {
-		p := queue[0]
-		queue = append(queue[1:], children[p]...)
-		t.postgres += procCPU(p)
-	}
-	return t
+	return cpuTime{server: benchproc.CPUTime(pid), postgres: benchproc.DescendantsCPU(pid),
+		generator: benchproc.CPUTime(os.Getpid())}
 }
 
 func (t cpuTime) sub(o cpuTime) cpuTime {
@@ -674,33 +659,6 @@ func (t cpuTime) sub(o cpuTime) cpuTime {
 func (t cpuTime) per(n int) string {
 	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 / float64(max(n, 1)) }
 	return fmt.Sprintf("server %.1f ms, postgres %.1f ms, generator %.1f ms", ms(t.server), ms(t.postgres), ms(t.generator))
-}
-
-// procStat is /proc/PID/stat from the state field on (ppid is [1],
-// utime [11], stime [12]); nil when the process is gone.
-func procStat(pid int) []string {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return nil
-	}
-	// The command name is in parentheses and may contain spaces.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return nil
-	}
-	return strings.Fields(string(b[i+1:]))
-}
-
-// procCPU is a process's user + system time; the kernel counts it in
-// clock ticks of 10 ms (USER_HZ 100 on Linux).
-func procCPU(pid int) time.Duration {
-	f := procStat(pid)
-	if len(f) < 13 {
-		return 0
-	}
-	u, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(u+st) * 10 * time.Millisecond
 }
 
 // rssKB is a process's resident memory.

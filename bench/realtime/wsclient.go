@@ -269,9 +269,49 @@ func (c *wsConn) closeSocket() {
 // each frame's payload and the time the read returned.
 type poller struct {
 	epfd int
+	// wake is a pipe registered with epfd: a byte written to wake[1]
+	// tells run to return.
+	wake [2]int
+	done chan struct{}
 
 	mu    sync.Mutex
 	conns []*wsConn
+}
+
+// wakeEvent marks the wake pipe's events; connections' events carry their
+// index, never negative.
+const wakeEvent = -1
+
+func newPoller() (*poller, error) {
+	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, err
+	}
+	p := &poller{epfd: epfd, done: make(chan struct{})}
+	if err := syscall.Pipe2(p.wake[:], syscall.O_CLOEXEC|syscall.O_NONBLOCK); err != nil {
+		_ = syscall.Close(epfd)
+		return nil, err
+	}
+	ev := syscall.EpollEvent{Events: syscall.EPOLLIN, Fd: wakeEvent}
+	if err := syscall.EpollCtl(epfd, syscall.EPOLL_CTL_ADD, p.wake[0], &ev); err != nil {
+		p.closeFDs()
+		return nil, err
+	}
+	return p, nil
+}
+
+func (p *poller) closeFDs() {
+	_ = syscall.Close(p.wake[0])
+	_ = syscall.Close(p.wake[1])
+	_ = syscall.Close(p.epfd)
+}
+
+// stop makes run return, waits for it and releases the poller's
+// descriptors; the connections stay open.
+func (p *poller) stop() {
+	_, _ = syscall.Write(p.wake[1], []byte{0})
+	<-p.done
+	p.closeFDs()
 }
 
 // pollers is one poller per core.
@@ -286,18 +326,26 @@ type pollers struct {
 // and the time the kernel received it.
 type frameHandler func(c *wsConn, payload []byte, read, arrived time.Time, cache *tsCache)
 
+// newPollers starts the pollers; stop ends them.
 func newPollers(handle frameHandler, pause time.Duration) (*pollers, error) {
 	ps := &pollers{handle: handle}
 	for range runtime.GOMAXPROCS(0) {
-		epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+		p, err := newPoller()
 		if err != nil {
+			ps.stop()
 			return nil, err
 		}
-		p := &poller{epfd: epfd}
 		ps.all = append(ps.all, p)
 		go p.run(handle, pause)
 	}
 	return ps, nil
+}
+
+// stop ends every poller and waits for them.
+func (ps *pollers) stop() {
+	for _, p := range ps.all {
+		p.stop()
+	}
 }
 
 // add hands c to a poller; frames already received are handled first.
@@ -353,6 +401,7 @@ func (ps *pollers) add(c *wsConn) error {
 // their frames are handled: each frame's read time is at or after the
 // moment its read returned, never before.
 func (p *poller) run(handle frameHandler, pause time.Duration) {
+	defer close(p.done)
 	events := make([]syscall.EpollEvent, 256)
 	var ready []*wsConn
 	var cache tsCache
@@ -369,6 +418,9 @@ func (p *poller) run(handle frameHandler, pause time.Duration) {
 		p.mu.Unlock()
 		ready = ready[:0]
 		for _, ev := range events[:n] {
+			if ev.Fd == wakeEvent {
+				return
+			}
 			if int(ev.Fd) < len(conns) && conns[ev.Fd].receive(ev.Events&(syscall.EPOLLRDHUP|syscall.EPOLLHUP|syscall.EPOLLERR) != 0) {
 				ready = append(ready, conns[ev.Fd])
 			}

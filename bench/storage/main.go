@@ -9,7 +9,9 @@
 //     Fluxbase's storage API, against `cp` (local: the upload baseline also
 //     fsyncs, as Fluxbase does; the download, saved to a file, against cp
 //     of the stored file to a file, and discarded, against cp to
-//     /dev/null) or direct minio-go put and get (S3; the S3 download is
+//     /dev/null; a bare net/http server's download saved to a file, against
+//     the same cp, bounds what any HTTP server reaches) or direct minio-go
+//     put and get (S3; the S3 download is
 //     also compared, for reference, with a bare net/http relay that
 //     splices S3's answer to the client: the cost of the extra hop alone);
 //   - the peak resident memory of the Fluxbase process during those
@@ -97,6 +99,9 @@ type result struct {
 	// transfers: a figure that the machine's other load disturbs far less
 	// than throughput.
 	cpu string
+	// subject names what the row measures instead of Fluxbase (a bound:
+	// what a bare server reaches against the same baseline), or is "".
+	subject string
 }
 
 // procCPU tracks the processor time of named processes.
@@ -109,29 +114,10 @@ type procCPU struct {
 func (p procCPU) seconds() []float64 {
 	out := make([]float64, len(p.pids))
 	for i, pid := range p.pids {
-		out[i] = cpuSeconds(pid)
+		out[i] = benchproc.CPUTime(pid).Seconds()
 	}
 	return out
 }
-
-// cpuSeconds is utime + stime of pid, from /proc/PID/stat.
-func cpuSeconds(pid int) float64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	// Fields after the command name, which may contain spaces.
-	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
-	if len(f) < 13 {
-		return 0
-	}
-	u, _ := strconv.ParseFloat(f[11], 64)
-	st, _ := strconv.ParseFloat(f[12], 64)
-	return (u + st) / clockTicks
-}
-
-// clockTicks is USER_HZ, the unit of /proc/PID/stat times on Linux.
-const clockTicks = 100
 
 // cpuMeter sums the processor time of procs during timed steps.
 type cpuMeter struct {
@@ -283,7 +269,7 @@ func benchLocal(ctx context.Context, o options, root, src string) ([]result, err
 	if err != nil {
 		return nil, err
 	}
-	hrs, err := measurePlainLarge(o, fb.client, plainLarge, src, rs[0], rs[2])
+	hrs, err := measurePlainLarge(o, fb.client, plainLarge, src, received, rs[0], rs[2])
 	plainLarge.Close()
 	if err != nil {
 		return nil, err
@@ -717,9 +703,12 @@ func measureLarge(o options, backend, baseName string, fb *fluxbase, src string,
 // measurePlainLarge uploads and downloads src through a bare HTTP server
 // o.runs times and compares the medians with Fluxbase's (up and down, the
 // latter discarding the bytes as this client does, measured by
-// measureLarge).
-func measurePlainLarge(o options, client *http.Client, plain *plainServer, src string, up, down result) ([]result, error) {
-	var upP, downP []float64
+// measureLarge). It also bounds the download saved to a file: the bare
+// server's download, saved into received by the same client code as
+// Fluxbase's, against cp of the same stored file to received, alternating
+// as measureLarge does.
+func measurePlainLarge(o options, client *http.Client, plain *plainServer, src, received string, up, down result) ([]result, error) {
+	var upP, downP, saveP, cpP []float64
 	for i := 0; i < o.runs; i++ {
 		fmt.Fprintf(os.Stderr, "local: large transfer through net/http, run %d of %d\n", i+1, o.runs)
 		target := plain.URL + "/" + strconv.Itoa(i)
@@ -765,7 +754,45 @@ func measurePlainLarge(o options, client *http.Client, plain *plainServer, src s
 			return nil, fmt.Errorf("GET %s: %d bytes, want %d", target, n, o.size)
 		}
 		downP = append(downP, mbps(o.size, d))
-		if err := os.Remove(filepath.Join(plain.dir, strconv.Itoa(i))); err != nil {
+
+		stored := filepath.Join(plain.dir, strconv.Itoa(i))
+		save := func() error {
+			d, n, err := timed(func() (int64, error) {
+				return saveToFile(received, func(w io.Writer) (int64, error) { return httpGet(client, target, w) })
+			})
+			if err != nil {
+				return err
+			}
+			if n != o.size {
+				return fmt.Errorf("GET %s: %d bytes, want %d", target, n, o.size)
+			}
+			saveP = append(saveP, mbps(o.size, d))
+			return removeIfExists(received)
+		}
+		cp := func() error {
+			d, _, err := timed(func() (int64, error) {
+				if out, err := exec.Command("cp", stored, received).CombinedOutput(); err != nil {
+					return 0, fmt.Errorf("cp: %v: %s", err, out)
+				}
+				return o.size, nil
+			})
+			if err != nil {
+				return err
+			}
+			cpP = append(cpP, mbps(o.size, d))
+			return removeIfExists(received)
+		}
+		steps := []func() error{cp, save}
+		if i%2 == 1 {
+			steps = []func() error{save, cp}
+		}
+		for _, step := range steps {
+			if err := step(); err != nil {
+				return nil, err
+			}
+		}
+
+		if err := os.Remove(stored); err != nil {
 			return nil, err
 		}
 	}
@@ -773,6 +800,7 @@ func measurePlainLarge(o options, client *http.Client, plain *plainServer, src s
 	return []result{
 		{backend: "local", what: what + " upload vs net/http PUT (fsync, rename)", fluxbase: up.fluxbase, baseline: median(upP), fRange: up.fRange, bRange: spread(upP), unit: "MB/s", rssIncrease: up.rssIncrease, rssBase: up.rssBase},
 		{backend: "local", what: what + " download (discarded) vs net/http ServeFile", fluxbase: down.fluxbase, baseline: median(downP), fRange: down.fRange, bRange: spread(downP), unit: "MB/s", rssIncrease: down.rssIncrease, rssBase: down.rssBase},
+		{backend: "local", what: what + " download to a file, bound: bare net/http ServeFile (not Fluxbase) vs cp to a file", subject: "net/http", fluxbase: median(saveP), baseline: median(cpP), fRange: spread(saveP), bRange: spread(cpP), unit: "MB/s"},
 	}, nil
 }
 
@@ -875,13 +903,16 @@ func printResults(o options, rs []result) {
 	fmt.Println("|---|---|---:|---:|---:|---:|---|")
 	for _, r := range rs {
 		rss := ""
-		if r.unit == "MB/s" {
+		if r.unit == "MB/s" && r.subject == "" {
 			rss = fmt.Sprintf("%.1f MB (from %.1f MB)", float64(r.rssIncrease)/1e6, float64(r.rssBase)/1e6)
 		}
 		f, b := fmt.Sprintf("%.1f %s", r.fluxbase, r.unit), fmt.Sprintf("%.1f %s", r.baseline, r.unit)
 		if r.fRange != "" {
 			f += " (" + r.fRange + ")"
 			b += " (" + r.bRange + ")"
+		}
+		if r.subject != "" {
+			f = r.subject + ": " + f
 		}
 		fmt.Printf("| %s | %s | %s | %s | %.2f× | %s | %s |\n", r.backend, r.what, f, b, r.fluxbase/r.baseline, rss, r.cpu)
 	}
@@ -1003,15 +1034,38 @@ func (fb *fluxbase) download(name string, w io.Writer) (int64, error) {
 // client does (in 1 MiB blocks, as curl writes; not fsynced, as no
 // download client does).
 func (fb *fluxbase) downloadFile(name, path string) (int64, error) {
+	return saveToFile(path, func(w io.Writer) (int64, error) { return fb.download(name, w) })
+}
+
+// saveToFile creates path and has download write into it, as a
+// downloading client saves a file: through download's 1 MiB buffer (the
+// file's ReadFrom is hidden), not fsynced.
+func saveToFile(path string, download func(w io.Writer) (int64, error)) (int64, error) {
 	f, err := os.Create(path)
 	if err != nil {
 		return 0, err
 	}
-	n, err := fb.download(name, writeOnly{f})
+	n, err := download(writeOnly{f})
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	return n, err
+}
+
+// httpGet copies the body of a GET of url into w in 1 MiB blocks, as
+// fluxbase.download does.
+func httpGet(client *http.Client, url string, w io.Writer) (int64, error) {
+	res, err := client.Get(url)
+	if err != nil {
+		return 0, err
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("GET %s: %s", url, res.Status)
+	}
+	buf := drainBuffers.Get().(*[]byte)
+	defer drainBuffers.Put(buf)
+	return io.CopyBuffer(w, res.Body, *buf)
 }
 
 func removeIfExists(path string) error {

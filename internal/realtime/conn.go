@@ -148,10 +148,19 @@ func (c *Conn) attach(w *connWriter) {
 	// What was sent before is written first; whatever is sent meanwhile
 	// is queued behind it, until the queue is empty and the socket is
 	// connected.
+	var closedBefore bool
 	for {
 		c.mu.Lock()
 		if len(c.queue) == 0 {
+			// Under the lock that Close takes: either Close saw the
+			// writer and tears the connection down, or the connection was
+			// closed before and that is left to this call.
 			c.out = w
+			select {
+			case <-c.closed:
+				closedBefore = true
+			default:
+			}
 			c.mu.Unlock()
 			break
 		}
@@ -162,13 +171,10 @@ func (c *Conn) attach(w *connWriter) {
 			c.write(w, m, nil)
 		}
 	}
-	select {
-	case <-c.closed:
-		// Closed before the socket was connected: close it now.
+	if closedBefore {
 		w.sock.out.stop()
-		go w.sock.close(c.Reason())
+		go w.teardown(c)
 		return
-	default:
 	}
 	c.armExpiry()
 }
@@ -283,12 +289,17 @@ func (c *Conn) Close(reason string) {
 			// The close handshake waits for the client; the caller (often
 			// the hub, fanning out) must not. The connection leaves its
 			// channels at once: nothing more is delivered to it.
-			go func() {
-				w.hub.Unregister(c)
-				w.sock.close(reason)
-			}()
+			go w.teardown(c)
 		}
 	})
+}
+
+// teardown takes a closed connection out of the hub and closes its
+// socket; it runs once per connection, from Close or, for a connection
+// closed before it had a socket, from attach.
+func (w *connWriter) teardown(c *Conn) {
+	w.hub.Unregister(c)
+	w.sock.close(c.Reason())
 }
 
 // abort closes the connection at once, without a closing handshake: the

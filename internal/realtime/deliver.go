@@ -93,10 +93,6 @@ func (h *Hub) HandleChange(ctx context.Context, ch *Change) {
 		h.log.Warn("realtime: checking a change's visibility failed; it is not delivered", "table", ch.Schema+"."+ch.Table, "error", err)
 		return
 	}
-	visByPtr := make(map[*identity.Identity]visibility, len(byPtr))
-	for p, key := range byPtr {
-		visByPtr[p] = vis[key]
-	}
 
 	// Each join receives one event listing its bindings that matched.
 	// Most joins have a single binding; only joins with several are
@@ -110,7 +106,7 @@ func (h *Hub) HandleChange(ctx context.Context, ch *Change) {
 			continue
 		}
 		if id := b.join.conn.identity(); id != lastID {
-			lastID, v = id, visByPtr[id]
+			lastID, v = id, vis[byPtr[id]]
 		}
 		if !v.visible {
 			continue

@@ -323,7 +323,8 @@ func (h *Hub) serve(s *phxSession, release func()) {
 	h.Register(s.conn)
 	go func() {
 		defer release()
-		defer h.Unregister(s.conn)
+		// The connection leaves the hub when it closes (Conn.Close), which
+		// run does last.
 		s.run(context.Background())
 	}()
 }

@@ -42,6 +42,14 @@ type Backend interface {
 	Name() string
 }
 
+// SizedGetter is a Backend that opens a download better when told the
+// size the object's row records (0: unknown), for example to choose how to
+// stream it before the backend has answered. The size is only a hint: the
+// reader and ObjectInfo describe the bytes actually stored.
+type SizedGetter interface {
+	GetSized(ctx context.Context, key string, size int64) (io.ReadSeekCloser, ObjectInfo, error)
+}
+
 // PutResult describes bytes just stored.
 type PutResult struct {
 	Size int64

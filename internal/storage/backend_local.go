@@ -104,16 +104,36 @@ func (l *Local) write(ctx context.Context, dst string, r io.Reader, size int64) 
 		return PutResult{}, err
 	}
 	dir := filepath.Dir(dst)
-	if err = os.MkdirAll(dir, 0o750); err != nil {
-		return PutResult{}, err
-	}
-	if err = os.Rename(f.Name(), dst); err != nil {
+	if err = renameInto(f.Name(), dst); err != nil {
 		return PutResult{}, err
 	}
 	if err = syncDir(dir); err != nil {
 		return PutResult{}, err
 	}
 	return PutResult{Size: n}, nil
+}
+
+// renameInto moves src to dst, creating dst's directory. A Delete that
+// empties that directory removes it, possibly between the two steps: the
+// rename then finds no directory, and the directory is made again. Each
+// such turn means another request removed the directory, so the loop ends
+// once the deletes around it do.
+func renameInto(src, dst string) error {
+	dir := filepath.Dir(dst)
+	for {
+		if err := os.MkdirAll(dir, 0o750); errors.Is(err, fs.ErrNotExist) {
+			continue // a parent went while its child was being made
+		} else if err != nil {
+			return err
+		}
+		err := os.Rename(src, dst)
+		if !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		if _, serr := os.Stat(src); serr != nil {
+			return err // the source is gone: not a race on the directory
+		}
+	}
 }
 
 // writebackChunk is how much is written before the kernel is asked to

@@ -319,12 +319,12 @@ func (u *s3Upload) abort(ctx context.Context) {
 
 // Get implements Backend.
 func (s *S3) Get(ctx context.Context, key string) (io.ReadSeekCloser, ObjectInfo, error) {
-	return s.open(ctx, key, 0)
+	return s.GetSized(ctx, key, 0)
 }
 
-// open is Get for a download of an object whose metadata gives its size
-// (0: unknown): a large one may be served by direct GETs.
-func (s *S3) open(ctx context.Context, key string, size int64) (io.ReadSeekCloser, ObjectInfo, error) {
+// GetSized implements SizedGetter: a large object may be served by direct
+// GETs.
+func (s *S3) GetSized(ctx context.Context, key string, size int64) (io.ReadSeekCloser, ObjectInfo, error) {
 	k, err := s.key(key)
 	if err != nil {
 		return nil, ObjectInfo{}, err

@@ -373,3 +373,34 @@ func TestS3MultipartPut(t *testing.T) {
 		}
 	}
 }
+
+// A Delete that empties a directory removes it; a Put into that directory
+// at the same moment still succeeds.
+func TestLocalPutWhileDeleteEmptiesItsDirectory(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b, err := storage.NewLocal(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 300 {
+		old, next := "o/ab/cd/old", "o/ab/cd/new"
+		if i%2 == 1 {
+			old, next = next, old
+		}
+		if _, err := b.Put(ctx, old, strings.NewReader("x"), 1, 0); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- b.Delete(ctx, old) }()
+		if _, err := b.Put(ctx, next, strings.NewReader("y"), 1, 0); err != nil {
+			t.Fatalf("round %d: Put beside a Delete: %v", i, err)
+		}
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.Stat(ctx, next); err != nil {
+			t.Fatalf("round %d: %v", i, err)
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -314,11 +315,24 @@ func (d *deadlineWriter) Write(p []byte) (int, error) {
 
 func (d *deadlineWriter) Unwrap() http.ResponseWriter { return d.ResponseWriter }
 
-// sendChunk is how much one ReadFrom below hands to the connection before
-// the write deadline is pushed forward again: small enough for a slow
-// client to take within the timeout, large enough that sendfile runs
-// with few system calls.
-const sendChunk = 4 << 20
+// sendChunkMin and sendChunkMax bound how much one ReadFrom below hands to
+// the connection before the write deadline is pushed forward again. Each
+// chunk is sized from the rate of the one before so that it takes about a
+// quarter of the timeout: a fast client gets large chunks (sendfile then
+// runs with few system calls), a slow one smaller ones, so that a client
+// that keeps reading is not cut off, while one that stops reading for the
+// timeout is. The rate is unknown until a chunk has had to wait for the
+// client (the socket buffers take the first megabytes at once), so no
+// chunk is larger than a client reading 1 MiB/s takes in the timeout.
+const (
+	sendChunkMin = 64 << 10
+	sendChunkMax = 4 << 20
+)
+
+// maxSendChunk is the largest chunk for timeout.
+func maxSendChunk(timeout time.Duration) int64 {
+	return min(max(int64(timeout.Seconds()*(1<<20)), sendChunkMin), sendChunkMax)
+}
 
 // ReadFrom keeps sendfile: http.ServeContent copies a local object as an
 // *io.LimitedReader around its *os.File, and the connection sends that
@@ -334,19 +348,39 @@ func (d *deadlineWriter) ReadFrom(src io.Reader) (int64, error) {
 		lr = &io.LimitedReader{R: src, N: math.MaxInt64}
 	}
 	var total int64
+	chunk := int64(sendChunkMin)
 	for lr.N > 0 {
-		now := time.Now()
-		d.last = now
-		_ = d.rc.SetWriteDeadline(now.Add(d.timeout))
-		want := min(lr.N, sendChunk)
+		start := time.Now()
+		d.last = start
+		_ = d.rc.SetWriteDeadline(start.Add(d.timeout))
+		want := min(lr.N, chunk)
 		n, err := rf.ReadFrom(&io.LimitedReader{R: lr.R, N: want})
 		lr.N -= n
 		total += n
-		if err != nil || n < want {
+		// A chunk the client took only part of in the timeout is progress,
+		// not a stalled client: the connection takes a fresh deadline and
+		// the rest goes in chunks fitted to that rate. A whole timeout
+		// without a byte taken ends the download.
+		if err != nil && (n == 0 || !errors.Is(err, os.ErrDeadlineExceeded)) {
 			return total, err
 		}
+		if err == nil && n < want {
+			return total, nil
+		}
+		chunk = nextSendChunk(n, time.Since(start), d.timeout)
 	}
 	return total, nil
+}
+
+// nextSendChunk is the size of the chunk after one of n bytes sent in
+// took: what that rate sends in a quarter of timeout, within the bounds.
+func nextSendChunk(n int64, took, timeout time.Duration) int64 {
+	most := maxSendChunk(timeout)
+	if took <= 0 {
+		return most
+	}
+	next := float64(n) * float64(timeout/4) / float64(took)
+	return int64(min(max(next, sendChunkMin), float64(most)))
 }
 
 // writeOnly hides the ReadFrom of a writer from io.Copy.

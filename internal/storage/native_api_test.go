@@ -113,21 +113,24 @@ func listing(t testing.TB, b []byte) listPage {
 }
 
 // A slow upload and a slow download outlast http.read_timeout and
-// write_timeout: storage extends the deadlines while bytes flow.
+// write_timeout: storage extends the deadlines while bytes flow. Each
+// transfer lasts twice the timeouts; the timeouts are long enough that a
+// test process starved of CPU for a moment on a loaded machine still
+// reads something within one.
 func TestLongTransfersOutlastTimeouts(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, "local", func(c *configT) {
-		c.HTTP.ReadTimeout = time.Second
-		c.HTTP.WriteTimeout = time.Second
+		c.HTTP.ReadTimeout = 1500 * time.Millisecond
+		c.HTTP.WriteTimeout = 1500 * time.Millisecond
 	})
 	e.createBucket(t, "slow", false)
 	pr, pw := io.Pipe()
 	go func() {
-		for i := 0; i < 12; i++ { // 2.4 s in all
+		for i := 0; i < 12; i++ { // 3 s in all
 			if _, err := pw.Write([]byte(strings.Repeat("x", 1000))); err != nil {
 				return
 			}
-			time.Sleep(200 * time.Millisecond)
+			time.Sleep(250 * time.Millisecond)
 		}
 		_ = pw.Close()
 	}()
@@ -159,7 +162,7 @@ func TestLongTransfersOutlastTimeouts(t *testing.T) {
 		if err != nil {
 			break
 		}
-		time.Sleep(150 * time.Millisecond)
+		time.Sleep(250 * time.Millisecond) // 3 s in all
 	}
 	if total != 12000 {
 		t.Errorf("downloaded %d bytes, want 12000", total)
@@ -178,14 +181,16 @@ func TestLongTransfersOutlastTimeouts(t *testing.T) {
 	}
 	defer res2.Body.Close()
 	var got bytes.Buffer
+	var readErr error
 	for {
 		n, err := io.CopyN(&got, res2.Body, 1<<20)
 		if err != nil || n == 0 {
+			readErr = err
 			break
 		}
-		time.Sleep(100 * time.Millisecond) // 1.6 s in all
+		time.Sleep(190 * time.Millisecond) // 3 s in all
 	}
 	if !bytes.Equal(got.Bytes(), big) {
-		t.Errorf("slow large download: got %d bytes, want %d identical ones", got.Len(), len(big))
+		t.Errorf("slow large download: got %d bytes (%v), want %d identical ones", got.Len(), readErr, len(big))
 	}
 }

@@ -415,9 +415,8 @@ func (s *Service) Open(ctx context.Context, c Caller, bucketID, name string, acc
 	}
 	s.touch(ctx, o)
 	var rc io.ReadSeekCloser
-	if s3, ok := s.backend.(*S3); ok {
-		// The size lets it choose how to stream the bytes.
-		rc, _, err = s3.open(ctx, o.Version, o.Size)
+	if g, ok := s.backend.(SizedGetter); ok {
+		rc, _, err = g.GetSized(ctx, o.Version, o.Size)
 	} else {
 		rc, _, err = s.backend.Get(ctx, o.Version)
 	}

@@ -147,7 +147,7 @@ func (h *Handler) tusCreate(signed bool) http.HandlerFunc {
 			return
 		}
 		u.ID = newUploadID()
-		u.KeyPrefix = "t/" + u.ID
+		u.KeyPrefix = "t-" + u.ID
 		u.Role, u.OwnerID = c.Req.Role, c.Subject()
 		if th.Length >= 0 {
 			u.Size = &th.Length
@@ -369,42 +369,22 @@ func (h *Handler) tusWrite(w http.ResponseWriter, r *http.Request, c Caller, u *
 		return
 	}
 	if remaining > 0 {
-		part := uploadPart{Key: fmt.Sprintf("%s/%020d-%s", u.KeyPrefix, u.Offset, newUploadID()[:8]), Offset: u.Offset}
-		if err := h.svc.reservePart(ctx, part.Key); err != nil {
-			h.tusError(w, r, err)
-			return
-		}
 		body := &tusBody{r: r.Body, rc: http.NewResponseController(w), idle: tusIdleTimeout}
-		// The request's context ends when the client goes; the bytes it
-		// sent until then are still stored.
-		res, err := h.svc.backend.Put(context.WithoutCancel(ctx), part.Key, body, -1, remaining)
-		if err != nil {
-			h.svc.discard(ctx, part.Key)
-			if errors.Is(err, ErrTooLarge) {
-				h.tusError(w, r, tusError(http.StatusRequestEntityTooLarge, CodeEntityTooLarge,
-					"the body goes past the upload's length (%d bytes remain)", remaining))
+		// A PATCH that brings no byte (a client gone right after its
+		// headers) stores and deletes nothing: a part written only to be
+		// deleted would race with the client's resume, which may already
+		// be writing the next part.
+		if body.started() {
+			var ok bool
+			if u, ok = h.storePart(w, r, u, body, remaining, limit); !ok {
 				return
 			}
-			h.tusError(w, r, backendError(err, limit))
-			return
-		}
-		if res.Size == 0 {
-			h.svc.discard(ctx, part.Key)
-		} else {
-			part.Size = res.Size
-			nu, err := h.svc.appendPart(context.WithoutCancel(ctx), u, part)
-			if err != nil {
-				h.svc.discard(ctx, part.Key)
-				h.tusError(w, r, err)
-				return
-			}
-			u = nu
 		}
 		if body.err != nil {
 			// The client went away (nothing reads this answer) or stalled:
 			// what it sent is kept, and it resumes from HEAD.
 			h.tusError(w, r, tusError(http.StatusRequestTimeout, "upload_interrupted",
-				"the body stopped after %d bytes, which were kept; resume from Upload-Offset %d", part.Size, u.Offset))
+				"the body stopped after %d bytes, which were kept; resume from Upload-Offset %d", body.n, u.Offset))
 			return
 		}
 	}
@@ -441,6 +421,44 @@ func (h *Handler) uploadLimit(ctx context.Context, u *upload) (int64, error) {
 	return h.svc.limit(b), nil
 }
 
+// storePart stores the rest of the PATCH body (its first byte already
+// read) as the upload's next part and records it. It answers the request
+// itself when it fails, and reports whether the caller goes on.
+func (h *Handler) storePart(w http.ResponseWriter, r *http.Request, u *upload, body *tusBody, remaining, limit int64) (*upload, bool) {
+	ctx := r.Context()
+	// One flat key per part, directly under the store's root: a server
+	// that keeps keys as files (versitygw, MinIO in FS mode) removes a
+	// directory once a delete empties it, and a put into that directory
+	// at that moment fails. The root holds every object, so a delete
+	// empties it only when nothing else is stored.
+	part := uploadPart{Key: fmt.Sprintf("%s-%020d-%s", u.KeyPrefix, u.Offset, newUploadID()[:8]), Offset: u.Offset}
+	if err := h.svc.reservePart(ctx, part.Key); err != nil {
+		h.tusError(w, r, err)
+		return nil, false
+	}
+	// The request's context ends when the client goes; the bytes it sent
+	// until then are still stored.
+	res, err := h.svc.backend.Put(context.WithoutCancel(ctx), part.Key, body, -1, remaining)
+	if err != nil {
+		h.svc.discard(ctx, part.Key)
+		if errors.Is(err, ErrTooLarge) {
+			h.tusError(w, r, tusError(http.StatusRequestEntityTooLarge, CodeEntityTooLarge,
+				"the body goes past the upload's length (%d bytes remain)", remaining))
+			return nil, false
+		}
+		h.tusError(w, r, backendError(err, limit))
+		return nil, false
+	}
+	part.Size = res.Size
+	nu, err := h.svc.appendPart(context.WithoutCancel(ctx), u, part)
+	if err != nil {
+		h.svc.discard(ctx, part.Key)
+		h.tusError(w, r, err)
+		return nil, false
+	}
+	return nu, true
+}
+
 // tusBody reads a PATCH body, pushing the read deadline forward while
 // bytes flow, and ends it cleanly (io.EOF) when the client disconnects or
 // stalls, so that the bytes received so far are stored.
@@ -450,9 +468,35 @@ type tusBody struct {
 	idle time.Duration
 	last time.Time
 	err  error
+	n    int64 // bytes read
+	// head is a byte read by started and not yet returned by Read.
+	head   [1]byte
+	inHead bool
+}
+
+// started waits for the body's first byte and reports whether there is
+// one; Read returns it first.
+func (b *tusBody) started() bool {
+	for !b.inHead {
+		n, err := b.read(b.head[:])
+		b.inHead = n == 1
+		if err != nil {
+			break
+		}
+	}
+	return b.inHead
 }
 
 func (b *tusBody) Read(p []byte) (int, error) {
+	if !b.inHead || len(p) == 0 {
+		return b.read(p)
+	}
+	p[0], b.inHead = b.head[0], false
+	n, err := b.read(p[1:])
+	return n + 1, err
+}
+
+func (b *tusBody) read(p []byte) (int, error) {
 	if b.err != nil {
 		return 0, io.EOF
 	}
@@ -461,6 +505,7 @@ func (b *tusBody) Read(p []byte) (int, error) {
 		_ = b.rc.SetReadDeadline(now.Add(b.idle))
 	}
 	n, err := b.r.Read(p)
+	b.n += int64(n)
 	if err != nil && err != io.EOF {
 		b.err = err
 		return n, io.EOF

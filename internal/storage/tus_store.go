@@ -44,6 +44,15 @@ type uploadPart struct {
 	Size   int64  `json:"size"`
 }
 
+// partKeys are the backend keys of the upload's parts, in order.
+func (u *upload) partKeys() []string {
+	keys := make([]string, len(u.Parts))
+	for i, p := range u.Parts {
+		keys[i] = p.Key
+	}
+	return keys
+}
+
 func (u *upload) spec(size int64) UploadSpec {
 	return UploadSpec{Bucket: u.Bucket, Name: u.Name, Size: size, ContentType: u.MimeType,
 		CacheControl: u.CacheControl, UserMetadata: u.UserMetadata, Upsert: u.Upsert}
@@ -216,12 +225,8 @@ func (s *Service) appendPart(ctx context.Context, u *upload, p uploadPart) (*upl
 		if err != nil {
 			return err
 		}
-		keys := make([]string, len(out.Parts))
-		for i, p := range out.Parts {
-			keys[i] = p.Key
-		}
 		_, err = tx.Exec(ctx, `update storage.gc set not_before = $2::timestamptz + $3::interval where key = any($1)`,
-			keys, out.ExpiresAt, s.cfg.OrphanGrace.String())
+			out.partKeys(), out.ExpiresAt, s.cfg.OrphanGrace.String())
 		return err
 	})
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -256,11 +261,7 @@ func (s *Service) dropUpload(ctx context.Context, u *upload) error {
 	if tag.RowsAffected() == 0 {
 		return errNoSuchUpload()
 	}
-	keys := make([]string, len(u.Parts))
-	for i, p := range u.Parts {
-		keys[i] = p.Key
-	}
-	s.discard(ctx, keys...)
+	s.discard(ctx, u.partKeys()...)
 	return nil
 }
 
@@ -338,10 +339,7 @@ func (s *Service) finishUpload(ctx context.Context, c Caller, u *upload) error {
 		if key, err = s.ReserveKey(ctx); err != nil {
 			return err
 		}
-		srcs := make([]string, len(claimed.Parts))
-		for i, p := range claimed.Parts {
-			srcs[i] = p.Key
-		}
+		srcs := claimed.partKeys()
 		if len(srcs) == 0 {
 			res, err = s.backend.Put(ctx, key, strings.NewReader(""), 0, 0)
 		} else {
@@ -362,11 +360,7 @@ func (s *Service) finishUpload(ctx context.Context, c Caller, u *upload) error {
 		return pg.ErrorFrom(err)
 	}
 	if composed {
-		keys := make([]string, len(claimed.Parts))
-		for i, p := range claimed.Parts {
-			keys[i] = p.Key
-		}
-		s.discard(ctx, keys...)
+		s.discard(ctx, claimed.partKeys()...)
 	}
 	return commitErr
 }

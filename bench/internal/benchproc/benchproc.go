@@ -1,6 +1,8 @@
 // Package benchproc runs the fluxbase binary as its own process for the
 // benchmark programs, so that what they measure is the product as users
-// run it, apart from the load generator.
+// run it, apart from the load generator, and reads the processor time and
+// memory of processes from /proc, the figures that the machine's other
+// load disturbs least.
 package benchproc
 
 import (
