@@ -5,12 +5,11 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"os"
-	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/fluxbase/fluxbase/bench/internal/benchproc"
 )
 
 // Throughput on a shared machine moves with whatever else runs on it; the
@@ -39,59 +38,19 @@ func selfCPU() cpuTime {
 	return cpuTime(time.Duration(ru.Utime.Nano() + ru.Stime.Nano()))
 }
 
-// clockTicks is USER_HZ, the unit of /proc/PID/stat's times: 100 on every
-// Linux architecture Go supports.
-const clockTicks = 100
-
 // postgresCPU is the CPU time of the postmaster pid, of its live children
 // and of the children it has reaped (backends of closed connections).
 func postgresCPU(pid int) cpuTime {
-	var ticks int64
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return 0
-	}
-	for _, e := range entries {
-		p, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		f, err := procStat(p)
-		if err != nil {
-			continue
-		}
+	var t time.Duration
+	for _, p := range benchproc.AllCPU() {
 		switch {
-		case p == pid:
-			// utime, stime, cutime, cstime.
-			ticks += f[11] + f[12] + f[13] + f[14]
-		case f[1] == int64(pid):
-			ticks += f[11] + f[12]
+		case p.PID == pid:
+			t += p.WithReaped()
+		case p.PPID == pid:
+			t += p.Own()
 		}
 	}
-	return cpuTime(time.Duration(ticks) * time.Second / clockTicks)
-}
-
-// procStat returns the numeric fields of /proc/pid/stat after the command
-// name, f[0] being the state's position (unused), f[1] the parent pid.
-func procStat(pid int) ([]int64, error) {
-	raw, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return nil, err
-	}
-	// The command name is in parentheses and may contain spaces.
-	i := bytes.LastIndexByte(raw, ')')
-	if i < 0 {
-		return nil, fmt.Errorf("unexpected /proc/%d/stat", pid)
-	}
-	fields := strings.Fields(string(raw[i+1:]))
-	if len(fields) < 15 {
-		return nil, fmt.Errorf("unexpected /proc/%d/stat", pid)
-	}
-	out := make([]int64, 15)
-	for j := 1; j < 15; j++ {
-		out[j], _ = strconv.ParseInt(fields[j], 10, 64)
-	}
-	return out, nil
+	return cpuTime(t)
 }
 
 // cpuReading is what one run's measured window cost.
