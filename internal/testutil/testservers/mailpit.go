@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -116,6 +117,30 @@ func (m *Mailpit) WaitForCount(t testing.TB, to string, n int) []MailMessage {
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("mailpit: %d message(s) to %s after 10s, want %d", len(msgs), to, n)
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+}
+
+// WaitForOther waits for a message to the address whose text differs from
+// that of every message in seen, and returns the newest such message.
+// Delivery is at least once, so a message can arrive twice; a new mail
+// carries a new code or link, a second delivery of an old one does not.
+func (m *Mailpit) WaitForOther(t testing.TB, to string, seen []MailMessage) MailMessage {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		msgs, err := m.Search(context.Background(), to)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, msg := range msgs {
+			if !slices.ContainsFunc(seen, func(s MailMessage) bool { return s.Text == msg.Text }) {
+				return msg
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("mailpit: no new message to %s after 10s", to)
 		}
 		time.Sleep(25 * time.Millisecond)
 	}
