@@ -7,7 +7,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
-	"unicode/utf8"
+
+	"github.com/fluxbase/fluxbase/internal/jsonenc"
 )
 
 // lineSink is a log handler that takes complete JSON lines
@@ -50,18 +51,18 @@ func (e *accessEntry) appendJSON(b []byte, t time.Time, level slog.Level) []byte
 	b = append(b, `{"time":"`...)
 	b = t.Round(0).AppendFormat(b, time.RFC3339Nano)
 	b = append(b, `","level":`...)
-	b = appendLogString(b, level.String())
+	b = jsonenc.AppendString(b, level.String())
 	b = append(b, `,"msg":"request","request_id":`...)
-	b = appendLogString(b, e.requestID)
+	b = jsonenc.AppendString(b, e.requestID)
 	b = append(b, `,"method":`...)
-	b = appendLogString(b, e.method)
+	b = jsonenc.AppendString(b, e.method)
 	b = append(b, `,"route":`...)
-	b = appendLogString(b, e.route)
+	b = jsonenc.AppendString(b, e.route)
 	b = append(b, `,"path":`...)
-	b = appendLogString(b, e.path)
+	b = jsonenc.AppendString(b, e.path)
 	if e.query != "" {
 		b = append(b, `,"query":`...)
-		b = appendLogString(b, e.query)
+		b = jsonenc.AppendString(b, e.query)
 	}
 	b = append(b, `,"status":`...)
 	b = strconv.AppendInt(b, int64(e.status), 10)
@@ -70,23 +71,23 @@ func (e *accessEntry) appendJSON(b []byte, t time.Time, level slog.Level) []byte
 	b = append(b, `,"bytes":`...)
 	b = strconv.AppendInt(b, e.bytes, 10)
 	b = append(b, `,"ip":`...)
-	b = appendLogString(b, e.ip)
+	b = jsonenc.AppendString(b, e.ip)
 	b = append(b, `,"user_agent":`...)
-	b = appendLogString(b, e.userAgent)
+	b = jsonenc.AppendString(b, e.userAgent)
 	b = append(b, `,"proto":`...)
-	b = appendLogString(b, e.proto)
+	b = jsonenc.AppendString(b, e.proto)
 	if e.aborted {
 		b = append(b, `,"aborted":true`...)
 	}
 	for _, a := range e.extra {
 		b = append(b, ',')
-		b = appendLogString(b, a.Key)
+		b = jsonenc.AppendString(b, a.Key)
 		b = append(b, ':')
 		b = appendLogValue(b, a.Value)
 	}
 	if e.cause != nil {
 		b = append(b, `,"error":`...)
-		b = appendLogString(b, e.cause.Error())
+		b = jsonenc.AppendString(b, e.cause.Error())
 	}
 	return append(b, "}\n"...)
 }
@@ -95,7 +96,7 @@ func (e *accessEntry) appendJSON(b []byte, t time.Time, level slog.Level) []byte
 func appendLogValue(b []byte, v slog.Value) []byte {
 	switch v.Kind() {
 	case slog.KindString:
-		return appendLogString(b, v.String())
+		return jsonenc.AppendString(b, v.String())
 	case slog.KindInt64:
 		return strconv.AppendInt(b, v.Int64(), 10)
 	case slog.KindUint64:
@@ -117,7 +118,7 @@ func appendLogValue(b []byte, v slog.Value) []byte {
 // stays valid JSON.
 func appendLogFloat(b []byte, f float64) []byte {
 	if math.IsNaN(f) || math.IsInf(f, 0) {
-		return appendLogString(b, strconv.FormatFloat(f, 'g', -1, 64))
+		return jsonenc.AppendString(b, strconv.FormatFloat(f, 'g', -1, 64))
 	}
 	format := byte('f')
 	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
@@ -132,56 +133,4 @@ func appendLogFloat(b []byte, f float64) []byte {
 		}
 	}
 	return b
-}
-
-const logHex = "0123456789abcdef"
-
-// appendLogString appends s as a quoted JSON string escaped as slog's
-// JSONHandler escapes it: quotes, backslashes and control characters,
-// invalid UTF-8 as U+FFFD, and U+2028 and U+2029 (which break JavaScript
-// that evaluates the line).
-func appendLogString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', logHex[c>>4], logHex[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-		case r == '\u2028' || r == '\u2029':
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', logHex[r&0xf])
-		default:
-			i += size
-			continue
-		}
-		i += size
-		start = i
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }

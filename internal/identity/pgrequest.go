@@ -4,9 +4,10 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/fluxbase/fluxbase/internal/pg"
+
+	"github.com/fluxbase/fluxbase/internal/jsonenc"
 )
 
 // PGRequest describes r, made by id, for pg.(*DB).InRequestTx: the role to
@@ -92,7 +93,7 @@ func headersJSON(r *http.Request) []byte {
 			b = append(b, ',')
 		}
 		start := len(b)
-		b = appendJSONString(b, h.name)
+		b = jsonenc.AppendString(b, h.name)
 		// Escapes are lowercase already; only the name's letters change.
 		for j := start; j < len(b); j++ {
 			if c := b[j]; 'A' <= c && c <= 'Z' {
@@ -100,7 +101,7 @@ func headersJSON(r *http.Request) []byte {
 			}
 		}
 		b = append(b, ':')
-		b = appendJSONString(b, h.value)
+		b = jsonenc.AppendString(b, h.value)
 	}
 	return append(b, '}')
 }
@@ -128,50 +129,4 @@ func compareFoldASCII(a, b string) int {
 
 func equalFoldASCII(a, b string) bool {
 	return len(a) == len(b) && compareFoldASCII(a, b) == 0
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendJSONString appends s as a JSON string: quotes, backslashes and
-// control characters escaped, invalid UTF-8 replaced by U+FFFD (as
-// encoding/json does), so the result is always valid JSON and jsonb.
-func appendJSONString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }
