@@ -106,20 +106,7 @@ func (m *Mailpit) Count(t testing.TB, to string) int {
 // a message a moment after accepting it.
 func (m *Mailpit) WaitForCount(t testing.TB, to string, n int) []MailMessage {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		msgs, err := m.Search(context.Background(), to)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(msgs) >= n {
-			return msgs
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("mailpit: %d message(s) to %s after 10s, want %d", len(msgs), to, n)
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
+	return m.poll(t, to, fmt.Sprintf("%d message(s)", n), func(msgs []MailMessage) bool { return len(msgs) >= n })
 }
 
 // WaitForOther waits for a message to the address whose text differs from
@@ -128,19 +115,28 @@ func (m *Mailpit) WaitForCount(t testing.TB, to string, n int) []MailMessage {
 // carries a new code or link, a second delivery of an old one does not.
 func (m *Mailpit) WaitForOther(t testing.TB, to string, seen []MailMessage) MailMessage {
 	t.Helper()
+	unseen := func(msg MailMessage) bool {
+		return !slices.ContainsFunc(seen, func(s MailMessage) bool { return s.Text == msg.Text })
+	}
+	msgs := m.poll(t, to, "a new message", func(msgs []MailMessage) bool { return slices.ContainsFunc(msgs, unseen) })
+	return msgs[slices.IndexFunc(msgs, unseen)]
+}
+
+// poll searches the messages to the address, newest first, every 25 ms
+// until done accepts them, and fails the test after 10 s.
+func (m *Mailpit) poll(t testing.TB, to, want string, done func([]MailMessage) bool) []MailMessage {
+	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		msgs, err := m.Search(context.Background(), to)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, msg := range msgs {
-			if !slices.ContainsFunc(seen, func(s MailMessage) bool { return s.Text == msg.Text }) {
-				return msg
-			}
+		if done(msgs) {
+			return msgs
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("mailpit: no new message to %s after 10s", to)
+			t.Fatalf("mailpit: %d message(s) to %s after 10s, want %s", len(msgs), to, want)
 		}
 		time.Sleep(25 * time.Millisecond)
 	}
