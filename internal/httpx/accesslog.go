@@ -188,6 +188,22 @@ func isSensitiveParam(name string) bool {
 	return false
 }
 
+// sensitiveParam splits one query parameter and reports whether it has a
+// value under a credential-bearing name; key is the name as sent.
+func sensitiveParam(p string) (key string, sensitive bool) {
+	key, _, hasValue := strings.Cut(p, "=")
+	if !hasValue {
+		return key, false
+	}
+	name := key
+	if strings.ContainsAny(key, "%+") {
+		if u, err := url.QueryUnescape(key); err == nil {
+			name = u
+		}
+	}
+	return key, isSensitiveParam(name)
+}
+
 // hasSensitiveParam reports whether RedactQuery would change raw, without
 // allocating in the common case of a query without credentials (every
 // request's access log line goes through it).
@@ -195,16 +211,7 @@ func hasSensitiveParam(raw string) bool {
 	for raw != "" {
 		var p string
 		p, raw, _ = strings.Cut(raw, "&")
-		k, _, hasValue := strings.Cut(p, "=")
-		if !hasValue {
-			continue
-		}
-		if strings.ContainsAny(k, "%+") {
-			if u, err := url.QueryUnescape(k); err == nil {
-				k = u
-			}
-		}
-		if isSensitiveParam(k) {
+		if _, sensitive := sensitiveParam(p); sensitive {
 			return true
 		}
 	}
@@ -220,12 +227,7 @@ func RedactQuery(raw string) string {
 	}
 	parts := strings.Split(raw, "&")
 	for i, p := range parts {
-		k, _, hasValue := strings.Cut(p, "=")
-		name := k
-		if u, err := url.QueryUnescape(k); err == nil {
-			name = u
-		}
-		if hasValue && isSensitiveParam(name) {
+		if k, sensitive := sensitiveParam(p); sensitive {
 			parts[i] = k + "=REDACTED"
 		}
 	}
