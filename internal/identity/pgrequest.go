@@ -35,17 +35,7 @@ func legacyClaims(id Identity) pg.LegacyClaims {
 	if id.Claims == nil {
 		return pg.LegacyClaims{}
 	}
-	var out [3]string
-	for i, k := range [3]string{"sub", "role", "email"} {
-		switch v := id.Claims[k].(type) {
-		case nil:
-		case string:
-			out[i] = v
-		default:
-			return pg.LegacyClaims{}
-		}
-	}
-	return pg.LegacyClaims{Sub: out[0], Role: out[1], Email: out[2], Known: true}
+	return pg.LegacyClaimsOf(id.Claims)
 }
 
 // headersJSON encodes the headers as a JSON object with sorted keys. It

@@ -134,8 +134,7 @@ var errPrepareQuery = errors.New("pg: the statement cannot be prepared ahead of 
 // on pgconn. It returns errPrepareQuery when sql must be prepared inside
 // the transaction instead, which the caller's general path does.
 func (db *DB) queryRead(ctx context.Context, st requestSetupStmt, sql string, args []any, fn func(rows pgx.Rows) error) error {
-	start := time.Now()
-	backoff := 25 * time.Millisecond
+	retry := newStartRetry()
 	for {
 		conn, err := db.API.Acquire(ctx)
 		if err == nil {
@@ -152,19 +151,9 @@ func (db *DB) queryRead(ctx context.Context, st requestSetupStmt, sql string, ar
 		if re := roleError(err, st.role); re != nil {
 			return re
 		}
-		wait := jitter(backoff)
-		if !IsConnectionError(err) || isClosedPool(err) || ctx.Err() != nil || time.Since(start)+wait > beginRetryBudget {
+		if !retry.wait(ctx, db, err, "a read request transaction") {
 			return err
 		}
-		db.log.Debug("retrying a read request transaction", "error", err, "retry_in", wait)
-		t := time.NewTimer(wait)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return err
-		}
-		backoff = min(backoff*2, 400*time.Millisecond)
 	}
 }
 
@@ -241,30 +230,26 @@ func runRead(ctx context.Context, conn *pgxpool.Conn, st requestSetupStmt, sql s
 			stmts.forget(ctx, pc, failed)
 		}
 	}()
+	// fail notes which prepared statement to forget when err says it no
+	// longer fits the database.
+	fail := func(stmt string, err error) error {
+		if staleStatement(err) {
+			failed = stmt
+		}
+		return err
+	}
 	if !mrr.NextResult() {
 		// PostgreSQL refused the Bind (a statement it must analyse again
 		// failed to), or the connection failed.
-		err := mrr.Close()
-		if staleStatement(err) {
-			failed = st.query
-		}
-		return false, err
+		return false, fail(st.query, mrr.Close())
 	}
 	if setupTag, setupErr = mrr.ResultReader().Close(); setupErr != nil {
-		err := setupErr
-		if staleStatement(err) {
-			failed = st.query
-		}
-		return false, err
+		return false, fail(st.query, setupErr)
 	}
 	// The settings are in force: from here on the statement may have run,
 	// so the request is not retried, as in the general path.
 	if !mrr.NextResult() {
-		err := mrr.Close()
-		if staleStatement(err) {
-			failed = sql
-		}
-		return true, err
+		return true, fail(sql, mrr.Close())
 	}
 	rows := pgx.RowsFromResultReader(m, mrr.ResultReader())
 	defer func() {
@@ -273,10 +258,7 @@ func runRead(ctx context.Context, conn *pgxpool.Conn, st requestSetupStmt, sql s
 	}()
 	ferr := fn(rows)
 	rows.Close()
-	rerr := rows.Err()
-	if staleStatement(rerr) {
-		failed = sql
-	}
+	rerr := fail(sql, rows.Err())
 	if ferr != nil {
 		return true, ferr
 	}

@@ -132,32 +132,68 @@ type LegacyClaims struct {
 	Known            bool
 }
 
-// legacyClaims returns the sub, role and email claims as the legacy
-// settings hold them (the claim's text, or empty when it is null or
-// absent), when claims is a JSON object in which each of them is a string,
-// null or absent; ok is false otherwise, and PostgreSQL then extracts them
-// itself.
-func legacyClaims(claims []byte) (sub, role, email string, ok bool) {
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(claims, &m); err != nil || m == nil {
-		return "", "", "", false
-	}
-	out := [3]string{}
+// LegacyClaimsOf returns the sub, role and email claims of decoded claims
+// as the legacy settings hold them (the claim's text, or empty when it is
+// null or absent); Known is false when any of them is something else.
+func LegacyClaimsOf(claims map[string]any) LegacyClaims {
+	var out [3]string
 	for i, k := range [3]string{"sub", "role", "email"} {
-		raw, found := m[k]
-		if !found || string(raw) == "null" {
-			continue
-		}
-		if len(raw) == 0 || raw[0] != '"' || json.Unmarshal(raw, &out[i]) != nil {
-			return "", "", "", false
+		switch v := claims[k].(type) {
+		case nil:
+		case string:
+			out[i] = v
+		default:
+			return LegacyClaims{}
 		}
 	}
-	return out[0], out[1], out[2], true
+	return LegacyClaims{Sub: out[0], Role: out[1], Email: out[2], Known: true}
+}
+
+// legacyClaims is LegacyClaimsOf for claims as JSON, not known when they
+// are not a JSON object (PostgreSQL then extracts them itself).
+func legacyClaims(claims []byte) LegacyClaims {
+	var m map[string]any
+	if err := json.Unmarshal(claims, &m); err != nil || m == nil {
+		return LegacyClaims{}
+	}
+	return LegacyClaimsOf(m)
 }
 
 // beginRetryBudget bounds how long InRequestTx keeps retrying to start a
 // transaction on a lost connection, e.g. right after PostgreSQL restarted.
 const beginRetryBudget = 2 * time.Second
+
+// startRetry paces the retries of a request transaction that could not
+// start because its connection was lost: backoff doubling from 25 ms to
+// 400 ms, with jitter, within beginRetryBudget.
+type startRetry struct {
+	start   time.Time
+	backoff time.Duration
+}
+
+func newStartRetry() startRetry {
+	return startRetry{start: time.Now(), backoff: 25 * time.Millisecond}
+}
+
+// wait waits before the next attempt after err and reports whether there
+// is one: only a lost connection is retried, never after ctx ends or the
+// pool closed, and never beyond the budget.
+func (r *startRetry) wait(ctx context.Context, db *DB, err error, what string) bool {
+	wait := jitter(r.backoff)
+	if !IsConnectionError(err) || isClosedPool(err) || ctx.Err() != nil || time.Since(r.start)+wait > beginRetryBudget {
+		return false
+	}
+	db.log.Debug("retrying "+what, "error", err, "retry_in", wait)
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+		return false
+	}
+	r.backoff = min(r.backoff*2, 400*time.Millisecond)
+	return true
+}
 
 // validRoleName accepts plain (unquoted-style) identifiers of at most 63
 // bytes, PostgreSQL's limit.
@@ -415,7 +451,7 @@ func (db *DB) requestSetup(req Request) (requestSetupStmt, error) {
 	// claims decoded by the caller are still checked.
 	lc, decoded := req.LegacyClaims, false
 	if !lc.Known {
-		lc.Sub, lc.Role, lc.Email, lc.Known = legacyClaims(claims)
+		lc = legacyClaims(claims)
 		decoded = lc.Known
 	}
 	if !decoded && !json.Valid(claims) {
@@ -469,8 +505,7 @@ func (db *DB) requestSetup(req Request) (requestSetupStmt, error) {
 // then left to read from the returned BatchResults, which the caller must
 // close. Without more, the BatchResults is nil.
 func (db *DB) beginRequest(ctx context.Context, st requestSetupStmt, more func(*pgx.Batch)) (*pgxpool.Conn, pgx.BatchResults, error) {
-	start := time.Now()
-	backoff := 25 * time.Millisecond
+	retry := newStartRetry()
 	for {
 		conn, err := db.API.Acquire(ctx)
 		if err == nil {
@@ -509,19 +544,9 @@ func (db *DB) beginRequest(ctx context.Context, st requestSetupStmt, more func(*
 		if re := roleError(err, st.role); re != nil {
 			return nil, nil, re
 		}
-		wait := jitter(backoff)
-		if !IsConnectionError(err) || isClosedPool(err) || ctx.Err() != nil || time.Since(start)+wait > beginRetryBudget {
+		if !retry.wait(ctx, db, err, "the start of a request transaction") {
 			return nil, nil, err
 		}
-		db.log.Debug("retrying the start of a request transaction", "error", err, "retry_in", wait)
-		t := time.NewTimer(wait)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return nil, nil, err
-		}
-		backoff = min(backoff*2, 400*time.Millisecond)
 	}
 }
 

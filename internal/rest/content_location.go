@@ -38,16 +38,7 @@ func renderContentLocation(req *request, t *schema.Table, params []QueryParam, o
 // splitLenient splits a query string into decoded pairs, keeping a part
 // that is not valid percent-encoding as it is.
 func splitLenient(raw string) []QueryParam {
-	params := make([]QueryParam, 0, strings.Count(raw, "&")+1)
-	for raw != "" {
-		var part string
-		part, raw, _ = strings.Cut(raw, "&")
-		if part == "" {
-			continue
-		}
-		k, v, _ := strings.Cut(part, "=")
-		params = append(params, QueryParam{unescapeQuery(k), unescapeQuery(v)})
-	}
+	params, _ := splitPairs(raw, func(s string) (string, error) { return unescapeQuery(s), nil })
 	return params
 }
 

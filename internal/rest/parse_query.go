@@ -33,6 +33,18 @@ type QueryParam struct{ Key, Value string }
 
 // SplitQuery decodes a raw query string keeping the order of its pairs.
 func SplitQuery(raw string) ([]QueryParam, error) {
+	return splitPairs(raw, func(s string) (string, error) {
+		d, err := url.QueryUnescape(s)
+		if err != nil {
+			return "", httpx.NewError(http.StatusBadRequest, CodeParse, "the query string is not valid percent-encoding").WithDetails(err.Error())
+		}
+		return d, nil
+	})
+}
+
+// splitPairs splits a raw query string into its key=value pairs, in order,
+// skipping empty parts, with each key and value decoded by decode.
+func splitPairs(raw string, decode func(string) (string, error)) ([]QueryParam, error) {
 	if raw == "" {
 		return nil, nil
 	}
@@ -44,13 +56,13 @@ func SplitQuery(raw string) ([]QueryParam, error) {
 			continue
 		}
 		k, v, _ := strings.Cut(pair, "=")
-		dk, err := url.QueryUnescape(k)
+		dk, err := decode(k)
 		if err != nil {
-			return nil, httpx.NewError(http.StatusBadRequest, CodeParse, "the query string is not valid percent-encoding").WithDetails(err.Error())
+			return nil, err
 		}
-		dv, err := url.QueryUnescape(v)
+		dv, err := decode(v)
 		if err != nil {
-			return nil, httpx.NewError(http.StatusBadRequest, CodeParse, "the query string is not valid percent-encoding").WithDetails(err.Error())
+			return nil, err
 		}
 		out = append(out, QueryParam{dk, dv})
 	}

@@ -16,9 +16,10 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
+
+	"github.com/fluxbase/fluxbase/internal/testutil/syncbuf"
 )
 
 // Fluxbase is a running `fluxbase serve`.
@@ -29,7 +30,7 @@ type Fluxbase struct {
 	// AnonKey and ServiceRoleKey are what `fluxbase keys` printed.
 	AnonKey, ServiceRoleKey string
 
-	out  *logBuffer
+	out  *syncbuf.Buffer
 	done chan struct{}
 }
 
@@ -49,7 +50,7 @@ func Start(ctx context.Context, binary, dataDir string, env []string) (*Fluxbase
 	}
 	cmd := exec.CommandContext(ctx, binary, "serve", "--http", addr, "--data-dir", dataDir)
 	cmd.Env = append(environ, env...)
-	out := &logBuffer{}
+	out := &syncbuf.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		return nil, err
@@ -136,22 +137,4 @@ func FreeAddr() (string, error) {
 	}
 	defer ln.Close()
 	return ln.Addr().String(), nil
-}
-
-// logBuffer collects a process's output, safe to read while it writes.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
 }

@@ -1,7 +1,6 @@
 package testservers
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,9 +10,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/fluxbase/fluxbase/internal/testutil/syncbuf"
 )
 
 // ToolPath returns the path of a program that `make test-deps` installed
@@ -75,7 +75,7 @@ func FreePort(t testing.TB) int {
 // process is a started server program, stopped when the test ends.
 type process struct {
 	cmd  *exec.Cmd
-	out  *lockedBuffer
+	out  *syncbuf.Buffer
 	done chan struct{}
 	err  error
 }
@@ -84,7 +84,7 @@ func startProcess(t testing.TB, path string, args, env []string) *process {
 	t.Helper()
 	cmd := exec.Command(path, args...)
 	cmd.Env = append(os.Environ(), env...)
-	p := &process{cmd: cmd, out: &lockedBuffer{}, done: make(chan struct{})}
+	p := &process{cmd: cmd, out: &syncbuf.Buffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.out, p.out
 	cmd.Dir = t.TempDir()
 	if err := cmd.Start(); err != nil {
@@ -126,20 +126,3 @@ func (p *process) waitHTTP(url string, within time.Duration) error {
 }
 
 func hostPort(port int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) }
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
