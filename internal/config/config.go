@@ -76,8 +76,12 @@ type DatabaseConfig struct {
 	// gives up on reaching the database.
 	ConnectTimeout time.Duration `koanf:"connect_timeout"`
 	// StatementTimeout is applied to every request transaction (0 = none).
-	StatementTimeout time.Duration  `koanf:"statement_timeout"`
-	Embedded         EmbeddedConfig `koanf:"embedded"`
+	StatementTimeout time.Duration `koanf:"statement_timeout"`
+	// LegacyClaimSettings also sets request.jwt.claim.sub, .role and
+	// .email in every request transaction, as PostgREST did before
+	// version 10, for policies and functions written against them.
+	LegacyClaimSettings bool           `koanf:"legacy_claim_settings"`
+	Embedded            EmbeddedConfig `koanf:"embedded"`
 }
 
 // EmbeddedConfig configures the PostgreSQL that Fluxbase starts itself.

@@ -40,6 +40,15 @@ func connectAPI(t *testing.T, cfg config.DatabaseConfig, dsn string, log *slog.L
 	return db
 }
 
+// newLegacyDB is newDB with database.legacy_claim_settings on.
+func newLegacyDB(t *testing.T) *pg.DB {
+	t.Helper()
+	_, dsn := newDB(t)
+	db := connectAPI(t, config.DatabaseConfig{LegacyClaimSettings: true}, dsn, nil)
+	t.Cleanup(db.Close)
+	return db
+}
+
 // tempRole returns a fresh role name starting with prefix, and drops that
 // role, if the test made it, when the test ends: roles are cluster-wide,
 // shared by every test database. Cleanups that must run before the drop

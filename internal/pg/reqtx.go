@@ -54,27 +54,42 @@ type Request struct {
 	TimeZone string
 }
 
+// legacyMode says whether and how the settings statement sets the legacy
+// request.jwt.claim.sub, .role and .email settings.
+type legacyMode int
+
+const (
+	// legacyNone sets none of them, as PostgREST 10 and later do: policies
+	// read request.jwt.claims (auth.uid() and its siblings do).
+	legacyNone legacyMode = iota
+	// legacyArgs sets them from parameters that Go extracted from the
+	// claims, when those are plain strings.
+	legacyArgs
+	// legacyJSON has PostgreSQL extract them from the claims as jsonb.
+	legacyJSON
+	legacyModes
+)
+
 // setupSQL is the statement that sets what a request transaction runs
-// with, in one round trip: role, claims, method, path and headers, and
-// optionally the statement timeout and (for a read in an implicit
-// transaction) transaction_read_only. The legacy request.jwt.claim.*
-// settings keep policies written for older PostgREST and Supabase versions
-// working; they are extracted in Go when the claims are plain strings
-// (claimArgs), else by PostgreSQL from the claims as jsonb. Everything is
-// local to the transaction (is_local = true), so nothing leaks into the
-// next request on the same connection.
-func setupSQL(claimArgs, timeout, readOnly bool) string {
+// with, in one round trip: role, claims, method, path and headers, the
+// legacy claim settings when database.legacy_claim_settings asks for them,
+// and optionally the statement timeout and (for a read in an implicit
+// transaction) transaction_read_only. Everything is local to the
+// transaction (is_local = true), so nothing leaks into the next request on
+// the same connection.
+func setupSQL(legacy legacyMode, timeout, readOnly bool) string {
 	var b strings.Builder
 	b.WriteString(`select set_config('role', $1::text, true),
 	set_config('request.jwt.claims', $2::text, true),`)
 	next := 6
-	if claimArgs {
+	switch legacy {
+	case legacyArgs:
 		b.WriteString(`
 	set_config('request.jwt.claim.sub', $6::text, true),
 	set_config('request.jwt.claim.role', $7::text, true),
 	set_config('request.jwt.claim.email', $8::text, true),`)
 		next = 9
-	} else {
+	case legacyJSON:
 		b.WriteString(`
 	set_config('request.jwt.claim.sub', coalesce(c.claims->>'sub', ''), true),
 	set_config('request.jwt.claim.role', coalesce(c.claims->>'role', ''), true),
@@ -94,31 +109,32 @@ func setupSQL(claimArgs, timeout, readOnly bool) string {
 		b.WriteString(`,
 	set_config('transaction_read_only', 'on', true)`)
 	}
-	if !claimArgs {
+	if legacy == legacyJSON {
 		b.WriteString(` from (select $2::text::jsonb as claims) c`)
 	}
 	return b.String()
 }
 
-// setupSQLs holds setupSQL for every combination of its flags, indexed by
-// setupIndex, so that each request picks one instead of building it.
-var setupSQLs = func() (all [8]string) {
-	for i := range all {
-		all[i] = setupSQL(i&1 != 0, i&2 != 0, i&4 != 0)
+// setupSQLs holds setupSQL for every combination of its arguments, indexed
+// by setupIndex, so that each request picks one instead of building it.
+var setupSQLs = func() (all [int(legacyModes) * 4]string) {
+	for l := range legacyModes {
+		for _, timeout := range []bool{false, true} {
+			for _, readOnly := range []bool{false, true} {
+				all[setupIndex(l, timeout, readOnly)] = setupSQL(l, timeout, readOnly)
+			}
+		}
 	}
 	return all
 }()
 
-func setupIndex(claimArgs, timeout, readOnly bool) int {
-	i := 0
-	if claimArgs {
+func setupIndex(legacy legacyMode, timeout, readOnly bool) int {
+	i := int(legacy) * 4
+	if timeout {
 		i |= 1
 	}
-	if timeout {
-		i |= 2
-	}
 	if readOnly {
-		i |= 4
+		i |= 2
 	}
 	return i
 }
@@ -320,7 +336,7 @@ func (db *DB) QueryInRequestTx(ctx context.Context, req Request, sql string, arg
 	pipelined := setup
 	if req.ReadOnly {
 		pipelined.begin = ""
-		pipelined.query = setup.withTimeZone(setupSQLs[setupIndex(setup.claimArgs, setup.timeout, true)])
+		pipelined.query = setup.withTimeZone(setupSQLs[setupIndex(setup.legacy, setup.timeout, true)])
 		if err := db.queryRead(ctx, pipelined, sql, args, fn); !errors.Is(err, errPrepareQuery) {
 			return err
 		}
@@ -388,7 +404,8 @@ type requestSetupStmt struct {
 	vals         setupValues
 	role         string
 	// What query sets besides the basics (see setupSQL).
-	claimArgs, timeout bool
+	legacy  legacyMode
+	timeout bool
 	// timeZoneArg is the parameter number of the TimeZone, 0 for none.
 	timeZoneArg int
 }
@@ -448,28 +465,34 @@ func (db *DB) requestSetup(req Request) (requestSetupStmt, error) {
 	}
 	claims, headers := orEmptyObject(req.Claims), orEmptyObject(req.Headers)
 	// Claims that legacyClaims decoded here are known to be valid JSON;
-	// claims decoded by the caller are still checked.
-	lc, decoded := req.LegacyClaims, false
-	if !lc.Known {
-		lc = legacyClaims(claims)
-		decoded = lc.Known
+	// any others are checked.
+	legacy, decoded := legacyNone, false
+	var lc LegacyClaims
+	if db.cfg.LegacyClaimSettings {
+		if lc = req.LegacyClaims; !lc.Known {
+			lc = legacyClaims(claims)
+			decoded = lc.Known
+		}
+		legacy = legacyJSON
+		if lc.Known {
+			legacy = legacyArgs
+		}
 	}
 	if !decoded && !json.Valid(claims) {
 		return requestSetupStmt{}, errors.New("pg: request claims are not valid JSON")
 	}
-	claimArgs := lc.Known
 	if !req.HeadersValid && !json.Valid(headers) {
 		return requestSetupStmt{}, errors.New("pg: request headers are not valid JSON")
 	}
 	st := requestSetupStmt{
-		begin:     "begin isolation level read committed read write",
-		role:      req.Role,
-		claimArgs: claimArgs,
+		begin:  "begin isolation level read committed read write",
+		role:   req.Role,
+		legacy: legacy,
 		// The JSON goes as the bytes it is (text parameters take []byte),
 		// sparing a copy of each per request.
 		vals: setupValues{role: req.Role, claims: claims, method: req.Method, path: req.Path, headers: headers},
 	}
-	if claimArgs {
+	if legacy == legacyArgs {
 		st.vals.add(lc.Sub)
 		st.vals.add(lc.Role)
 		st.vals.add(lc.Email)
@@ -489,7 +512,7 @@ func (db *DB) requestSetup(req Request) (requestSetupStmt, error) {
 		st.vals.add(req.TimeZone)
 		st.timeZoneArg = st.vals.count()
 	}
-	st.query = st.withTimeZone(setupSQLs[setupIndex(claimArgs, st.timeout, false)])
+	st.query = st.withTimeZone(setupSQLs[setupIndex(legacy, st.timeout, false)])
 	if req.ReadOnly {
 		st.begin = "begin isolation level read committed read only"
 	}

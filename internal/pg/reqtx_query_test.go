@@ -283,10 +283,11 @@ func TestQueryInRequestTxStatementTimeouts(t *testing.T) {
 
 // TestLegacyClaimSettings checks that request.jwt.claim.sub, .role and
 // .email are exactly what claims->>'x' gives (empty for null), whether Go
-// extracts them (plain strings) or PostgreSQL does (anything else).
+// extracts them (plain strings) or PostgreSQL does (anything else), when
+// database.legacy_claim_settings asks for them.
 func TestLegacyClaimSettings(t *testing.T) {
 	t.Parallel()
-	db, _ := newDB(t)
+	db := newLegacyDB(t)
 	ctx := context.Background()
 	for _, c := range []string{
 		`{"sub":"u1","role":"authenticated","email":"a@example.com"}`,

@@ -28,6 +28,7 @@ func claims(sub, role, email string) []byte {
 func TestInRequestTxSwitchesRoleAndPublishesRequest(t *testing.T) {
 	t.Parallel()
 	db, _ := newDB(t)
+	legacyDB := newLegacyDB(t)
 	req := pg.Request{
 		Role:    "authenticated",
 		Claims:  claims(userA, "authenticated", "a@example.com"),
@@ -41,11 +42,14 @@ func TestInRequestTxSwitchesRoleAndPublishesRequest(t *testing.T) {
 	given.LegacyClaims = pg.LegacyClaims{Sub: userA, Role: "authenticated", Email: "a@example.com", Known: true}
 	given.HeadersValid = true
 	for _, req := range []pg.Request{req, given} {
-		checkRequestSettings(t, db, req)
+		checkRequestSettings(t, db, req, false)
+		checkRequestSettings(t, legacyDB, req, true)
 	}
 }
 
-func checkRequestSettings(t *testing.T, db *pg.DB, req pg.Request) {
+// checkRequestSettings checks what req's transaction sees; legacy says
+// whether db sets the request.jwt.claim.* settings.
+func checkRequestSettings(t *testing.T, db *pg.DB, req pg.Request, legacy bool) {
 	t.Helper()
 	ctx := context.Background()
 	err := db.InRequestTx(ctx, req, func(ctx context.Context, tx pg.Tx) error {
@@ -56,8 +60,9 @@ func checkRequestSettings(t *testing.T, db *pg.DB, req pg.Request) {
 		err := tx.QueryRow(ctx, `select current_user, session_user, auth.uid()::text, auth.role(), auth.email(),
 			auth.jwt()->>'sub', current_setting('request.method'), current_setting('request.path'),
 			current_setting('request.headers')::jsonb->>'x-test',
-			current_setting('request.jwt.claim.sub'), current_setting('request.jwt.claim.role'),
-			current_setting('request.jwt.claim.email'),
+			coalesce(current_setting('request.jwt.claim.sub', true), ''),
+			coalesce(current_setting('request.jwt.claim.role', true), ''),
+			coalesce(current_setting('request.jwt.claim.email', true), ''),
 			current_setting('transaction_read_only'), current_setting('transaction_isolation')`).
 			Scan(&currentUser, &sessionUser, &uid, &role, &email, &jwtSub, &method, &path, &header,
 				&legacySub, &legacyRole, &legacyEmail, &readOnly, &iso)
@@ -79,9 +84,15 @@ func checkRequestSettings(t *testing.T, db *pg.DB, req pg.Request) {
 		check("request.method", method, "PATCH")
 		check("request.path", path, "/rest/v1/notes")
 		check("request.headers x-test", header, "yes")
-		check("request.jwt.claim.sub", legacySub, userA)
-		check("request.jwt.claim.role", legacyRole, "authenticated")
-		check("request.jwt.claim.email", legacyEmail, "a@example.com")
+		if legacy {
+			check("request.jwt.claim.sub", legacySub, userA)
+			check("request.jwt.claim.role", legacyRole, "authenticated")
+			check("request.jwt.claim.email", legacyEmail, "a@example.com")
+		} else {
+			check("request.jwt.claim.sub (not set)", legacySub, "")
+			check("request.jwt.claim.role (not set)", legacyRole, "")
+			check("request.jwt.claim.email (not set)", legacyEmail, "")
+		}
 		check("transaction_read_only", readOnly, "off")
 		check("transaction_isolation", iso, "read committed")
 		return nil
@@ -145,7 +156,7 @@ func TestInRequestTxReadOnlyRejectsWrites(t *testing.T) {
 // idle API connection: none may keep the role or claims of a request.
 func TestInRequestTxSettingsDoNotLeak(t *testing.T) {
 	t.Parallel()
-	db, _ := newDB(t)
+	db := newLegacyDB(t)
 	ctx := context.Background()
 	for i := 0; i < 5; i++ {
 		err := db.InRequestTx(ctx, pg.Request{Role: "authenticated", Claims: claims(userA, "authenticated", "a@example.com"),
