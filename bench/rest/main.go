@@ -44,6 +44,7 @@ type options struct {
 	profile  string
 	logSQL   bool
 	floor    bool
+	ceiling  bool
 }
 
 func main() {
@@ -59,6 +60,7 @@ func main() {
 	flag.IntVar(&o.tables, "tables", 1000, "tables in the schema-cache measurement")
 	flag.BoolVar(&o.noAuth, "no-auth", false, "send no API key (Fluxbase then runs requests as anon without verifying a token)")
 	flag.BoolVar(&o.floor, "floor", true, "also measure the floor: the baseline's statements pipelined after set_config of role and claims (the ceiling of any ratio for a server that runs requests under the caller's role)")
+	flag.BoolVar(&o.ceiling, "ceiling", true, "also measure the ceiling: the floor with the request settings and the statement shape of a PostgREST-compatible server (the highest ratio such a server can reach)")
 	flag.BoolVar(&o.logSQL, "log-statements", false, "log every SQL statement PostgreSQL runs and keep its log file (to see what each side sends)")
 	flag.StringVar(&o.profile, "cpuprofile", "", "write a CPU profile of this process (Fluxbase and the baseline) during the REST cases to this file")
 	flag.Parse()
@@ -159,12 +161,12 @@ func startFluxbase(ctx context.Context, cfg *config.Config) (addr string, stop f
 }
 
 // startBaseline serves the baseline handler on a loopback port.
-func startBaseline(pool *pgxpool.Pool, settings bool) (addr string, stop func(), err error) {
+func startBaseline(pool *pgxpool.Pool, ref reference) (addr string, stop func(), err error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", nil, err
 	}
-	srv := &http.Server{Handler: &baseline{pool: pool, settings: settings}, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: &baseline{pool: pool, ref: ref}, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	return "http://" + ln.Addr().String(), func() { _ = srv.Close() }, nil
 }
@@ -226,13 +228,13 @@ func benchREST(ctx context.Context, emb *pg.Embedded, dir string, o options) err
 		return err
 	}
 	defer bpool.Close()
-	blURL, stopBL, err := startBaseline(bpool, false)
+	blURL, stopBL, err := startBaseline(bpool, plain)
 	if err != nil {
 		return err
 	}
 	defer stopBL()
-	flURL := ""
-	if o.floor {
+	refURLs := map[reference]string{}
+	if o.floor || o.ceiling {
 		fpool, err := floorPool(ctx, admin, bcfg)
 		if err != nil {
 			return err
@@ -241,11 +243,17 @@ func benchREST(ctx context.Context, emb *pg.Embedded, dir string, o options) err
 		if err := checkFloor(ctx, fpool); err != nil {
 			return err
 		}
-		var stopFL func()
-		if flURL, stopFL, err = startBaseline(fpool, true); err != nil {
-			return err
+		for _, ref := range []reference{floor, ceiling} {
+			if (ref == floor && !o.floor) || (ref == ceiling && !o.ceiling) {
+				continue
+			}
+			u, stop, err := startBaseline(fpool, ref)
+			if err != nil {
+				return err
+			}
+			defer stop()
+			refURLs[ref] = u
 		}
-		defer stopFL()
 	}
 
 	anon, _, err := app.Keys(ctx, app.Options{Config: cfg, Logger: slog.New(slog.DiscardHandler)})
@@ -269,15 +277,22 @@ func benchREST(ctx context.Context, emb *pg.Embedded, dir string, o options) err
 		}
 		defer pprof.StopCPUProfile()
 	}
-	sides := []side{{"baseline", blURL, headers}, {"fluxbase", fbURL, headers}}
+	sides := []side{{"baseline", blURL, headers}}
 	if o.floor {
-		sides = []side{sides[0], {"floor", flURL, headers}, sides[1]}
+		sides = append(sides, side{"floor", refURLs[floor], headers})
 	}
+	if o.ceiling {
+		sides = append(sides, side{"ceiling", refURLs[ceiling], headers})
+	}
+	sides = append(sides, side{"fluxbase", fbURL, headers})
 
 	fmt.Printf("\nREST: %d clients, pool size %d on both sides, %s measured per case, server and round (after %s warm-up), %d rounds\n",
 		o.clients, o.pool, o.duration, o.warmup, o.rounds)
 	if o.floor {
 		fmt.Println("floor: the baseline's statement pipelined after set_config of role and claims (one round trip, one implicit transaction)")
+	}
+	if o.ceiling {
+		fmt.Println("ceiling: the floor, also setting request.method, .path, .headers, the statement timeout and read-only, with reads in PostgREST's statement shape")
 	}
 	fmt.Println("load generator: a separate process (this program with -loadgen), sharing the CPUs with both servers and PostgreSQL")
 	fmt.Println()
@@ -292,7 +307,7 @@ func benchREST(ctx context.Context, emb *pg.Embedded, dir string, o options) err
 		if len(cpuLines) == 0 {
 			return
 		}
-		fmt.Println("\nCPU time per request in the measured windows, µs (baseline → fluxbase, and baseline → floor); ratio = baseline's server+PostgreSQL ÷ the other's")
+		fmt.Println("\nCPU time per request in the measured windows, µs (baseline → fluxbase, floor and ceiling); ratio = baseline's server+PostgreSQL ÷ the other's")
 		fmt.Printf("%-46s %15s %15s %15s %7s\n", "case", "server", "PostgreSQL", "load generator", "ratio")
 		for _, l := range cpuLines {
 			fmt.Println(l)
@@ -362,8 +377,10 @@ func benchREST(ctx context.Context, emb *pg.Embedded, dir string, o options) err
 		}
 		if !cpuMissing {
 			cpuLines = append(cpuLines, cpuLine(c.title, b, merged["fluxbase"], cpus["baseline"], cpus["fluxbase"]))
-			if o.floor {
-				cpuLines = append(cpuLines, cpuLine("    floor", b, merged["floor"], cpus["baseline"], cpus["floor"]))
+			for _, ref := range []string{"floor", "ceiling"} {
+				if merged[ref] != nil {
+					cpuLines = append(cpuLines, cpuLine("    "+ref, b, merged[ref], cpus["baseline"], cpus[ref]))
+				}
 			}
 		}
 		for _, s := range sides {
