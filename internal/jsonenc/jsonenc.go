@@ -9,6 +9,16 @@ import "unicode/utf8"
 
 const hexDigits = "0123456789abcdef"
 
+// plain marks the bytes that are copied as they are: printable ASCII but
+// the quote and the backslash. Bytes of multi-byte UTF-8 sequences are
+// not plain; they are decoded and checked.
+var plain = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
 // AppendString appends s as a quoted JSON string, escaped as log/slog's
 // JSON handler escapes it: quotes, backslashes and control characters;
 // invalid UTF-8 as U+FFFD (as encoding/json does); and U+2028 and U+2029,
@@ -18,12 +28,15 @@ func AppendString(b []byte, s string) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		// Most strings are plain ASCII throughout: one table lookup a byte.
+		for i < len(s) && plain[s[i]] {
+			i++
+		}
+		if i == len(s) {
+			break
+		}
 		c := s[i]
 		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
 			b = append(b, s[start:i]...)
 			switch c {
 			case '"', '\\':
