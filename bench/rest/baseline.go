@@ -73,6 +73,10 @@ const (
 	ceiling
 )
 
+func (r reference) String() string {
+	return [...]string{"baseline", "floor", "ceiling"}[r]
+}
+
 // baseline serves the benchmark's four request shapes (and only those).
 type baseline struct {
 	pool *pgxpool.Pool

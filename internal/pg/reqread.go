@@ -313,6 +313,9 @@ func (s *readStmts) textParams(sd *pgconn.StatementDescription, v *setupValues) 
 // analysis (class 42) other than a missing privilege. Errors in the data
 // (class 22), timeouts and the like say nothing about the statement.
 func staleStatement(err error) bool {
+	if err == nil {
+		return false
+	}
 	var pe *pgconn.PgError
 	if !errors.As(err, &pe) {
 		return false
