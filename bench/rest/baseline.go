@@ -63,7 +63,8 @@ const (
 	floor
 	// ceiling is the floor with what PostgREST (and so Fluxbase) publishes
 	// to SQL for every request besides: request.method, request.path,
-	// request.headers (the request's headers as a JSON object), the
+	// request.headers (the request's headers as a JSON object),
+	// request.cookies, the
 	// role's statement timeout and, for reads, a read-only transaction;
 	// and reads in PostgREST's statement shape (ceilingRead). It is the
 	// least a PostgREST-compatible server does in PostgreSQL, so its
@@ -88,12 +89,15 @@ const setRoleSQL = `select set_config('role', 'anon', true), set_config('request
 
 // ceilingSettingsSQL is what the ceiling sets before each statement:
 // $1 method, $2 path, $3 headers, $4 read-only ('on' or 'off'). The
-// statement timeout is Fluxbase's default for anon (rest.statement_timeouts).
+// benchmark's requests carry no cookies, so request.cookies is the empty
+// object. The statement timeout is Fluxbase's default for anon
+// (rest.statement_timeouts).
 const ceilingSettingsSQL = `select set_config('role', 'anon', true),
     set_config('request.jwt.claims', '{"role":"anon"}', true),
     set_config('request.method', $1, true),
     set_config('request.path', $2, true),
     set_config('request.headers', $3, true),
+    set_config('request.cookies', '{}', true),
     set_config('statement_timeout', '8000', true),
     set_config('transaction_read_only', $4, true)`
 

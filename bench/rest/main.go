@@ -300,7 +300,7 @@ func benchREST(ctx context.Context, emb *pg.Embedded, dir string, o options) err
 		fmt.Println("floor: the baseline's statement pipelined after set_config of role and claims (one round trip, one implicit transaction)")
 	}
 	if o.ceiling {
-		fmt.Println("ceiling: the floor, also setting request.method, .path, .headers, the statement timeout and read-only, with reads in PostgREST's statement shape")
+		fmt.Println("ceiling: the floor, also setting request.method, .path, .headers, .cookies, the statement timeout and read-only, with reads in PostgREST's statement shape")
 	}
 	fmt.Println("load generator: a separate process (this program with -loadgen), sharing the CPUs with both servers and PostgreSQL")
 	fmt.Println()

@@ -11,9 +11,10 @@ import (
 )
 
 // PGRequest describes r, made by id, for pg.(*DB).InRequestTx: the role to
-// switch to, request.jwt.claims, request.method, request.path and
+// switch to, request.jwt.claims, request.method, request.path,
 // request.headers (a JSON object of lowercase header names; repeated headers
-// are joined with ", ", cookies with "; ", as HTTP/1.1 folds them).
+// are joined with ", ", cookies with "; ", as HTTP/1.1 folds them) and
+// request.cookies (a JSON object of cookie names and values).
 // readOnly makes the transaction READ ONLY; use it for GET and HEAD.
 func PGRequest(r *http.Request, id Identity, readOnly bool) pg.Request {
 	return pg.Request{
@@ -23,6 +24,7 @@ func PGRequest(r *http.Request, id Identity, readOnly bool) pg.Request {
 		Method:       r.Method,
 		Path:         r.URL.Path,
 		Headers:      headersJSON(r),
+		Cookies:      cookiesJSON(r),
 		HeadersValid: true,
 		ReadOnly:     readOnly,
 	}
@@ -36,6 +38,34 @@ func legacyClaims(id Identity) pg.LegacyClaims {
 		return pg.LegacyClaims{}
 	}
 	return pg.LegacyClaimsOf(id.Claims)
+}
+
+// cookiesJSON encodes r's cookies as the JSON object request.cookies holds,
+// name to value; when a name repeats, the last value wins, as in PostgREST.
+// Without cookies it is nil, which pg sends as {}.
+func cookiesJSON(r *http.Request) []byte {
+	if _, ok := r.Header["Cookie"]; !ok {
+		return nil
+	}
+	cs := r.Cookies()
+	last := make(map[string]int, len(cs))
+	for i, c := range cs {
+		last[c.Name] = i
+	}
+	b := make([]byte, 0, 64)
+	b = append(b, '{')
+	for i, c := range cs {
+		if last[c.Name] != i {
+			continue
+		}
+		if len(b) > 1 {
+			b = append(b, ',')
+		}
+		b = jsonenc.AppendString(b, c.Name)
+		b = append(b, ':')
+		b = jsonenc.AppendString(b, c.Value)
+	}
+	return append(b, '}')
 }
 
 // headersJSON encodes the headers as a JSON object with sorted keys. It

@@ -48,6 +48,30 @@ func TestHeadersJSONFoldsNamesThatDifferInCase(t *testing.T) {
 	assert.Len(t, m, 2)
 }
 
+// TestCookiesJSON checks request.cookies: name to value, the last value of
+// a repeated name, nothing (so {}) without a Cookie header, and valid JSON
+// for awkward names and values.
+func TestCookiesJSON(t *testing.T) {
+	r := httptest.NewRequest(http.MethodGet, "http://h.example/x", nil)
+	assert.Nil(t, cookiesJSON(r))
+
+	r.Header.Add("Cookie", `session=abc; theme="dark"; session=xyz`)
+	r.Header.Add("Cookie", `lang=fr; bad name=1; q=a\"b`)
+	got := cookiesJSON(r)
+	require.True(t, json.Valid(got), "%s", got)
+	var m map[string]string
+	require.NoError(t, json.Unmarshal(got, &m))
+	assert.Equal(t, map[string]string{"session": "xyz", "theme": "dark", "lang": "fr"}, m)
+
+	for _, v := range []string{"", "\x00\xff", "é😀", `"`, ";;;=;"} {
+		r := httptest.NewRequest(http.MethodGet, "http://h.example/x", nil)
+		r.Header.Set("Cookie", "a="+v)
+		if got := cookiesJSON(r); !json.Valid(got) {
+			t.Errorf("cookie value %q: invalid JSON %q", v, got)
+		}
+	}
+}
+
 func FuzzHeadersJSON(f *testing.F) {
 	f.Add("X-Test", "value")
 	f.Add("Cookie", "a=1\x00\xff")

@@ -279,7 +279,7 @@ func (s *readStmts) textParams(sd *pgconn.StatementDescription, v *setupValues) 
 			return nil, false
 		}
 	}
-	if v.claims == nil || v.headers == nil {
+	if v.claims == nil || v.headers == nil || v.cookies == nil {
 		return nil, false // NULL, which requestSetup never sends
 	}
 	// The strings are copied into one buffer. Each value is a non-nil
@@ -298,7 +298,7 @@ func (s *readStmts) textParams(sd *pgconn.StatementDescription, v *setupValues) 
 		text = append(text, x...)
 		return text[start:len(text):len(text)]
 	}
-	params = append(s.setupParams[:0], str(v.role), v.claims, str(v.method), str(v.path), v.headers)
+	params = append(s.setupParams[:0], str(v.role), v.claims, str(v.method), str(v.path), v.headers, v.cookies)
 	for _, m := range v.more[:v.n] {
 		params = append(params, str(m))
 	}

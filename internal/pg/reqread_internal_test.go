@@ -19,7 +19,7 @@ import (
 // go out as the very bytes, in the format, that pgx's own encoding of
 // setupValues.args sends.
 func TestTextParamsMatchPgx(t *testing.T) {
-	v := setupValues{role: "anon", claims: []byte(`{"role":"anon","sub":"é\u0000"}`), method: "GET", path: "", headers: []byte(`{}`)}
+	v := setupValues{role: "anon", claims: []byte(`{"role":"anon","sub":"é\u0000"}`), method: "GET", path: "", headers: []byte(`{}`), cookies: []byte(`{"a":"b"}`)}
 	for _, m := range []string{"sub-1", "日本\xff", "a\"b'c\\", "", string(make([]byte, 600))} {
 		v.add(m)
 	}

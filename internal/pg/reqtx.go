@@ -36,8 +36,12 @@ type Request struct {
 	// Headers is a JSON object of the request headers with lowercase
 	// names; nil means {}.
 	Headers []byte
-	// HeadersValid promises that Headers is valid JSON, because the caller
-	// encoded it itself (identity.PGRequest does); it spares scanning the
+	// Cookies is a JSON object of the request's cookies, name to value;
+	// nil means {}.
+	Cookies []byte
+	// HeadersValid promises that Headers and Cookies are valid JSON,
+	// because the caller encoded them itself (identity.PGRequest does); it
+	// spares scanning the
 	// headers, tokens included, once more on every request.
 	HeadersValid bool
 	// ReadOnly makes the transaction READ ONLY (GET and HEAD).
@@ -71,7 +75,8 @@ const (
 )
 
 // setupSQL is the statement that sets what a request transaction runs
-// with, in one round trip: role, claims, method, path and headers, the
+// with, in one round trip: role, claims, method, path, headers and
+// cookies, the
 // legacy claim settings when database.legacy_claim_settings asks for them,
 // and optionally the statement timeout and (for a read in an implicit
 // transaction) transaction_read_only. Everything is local to the
@@ -81,14 +86,14 @@ func setupSQL(legacy legacyMode, timeout, readOnly bool) string {
 	var b strings.Builder
 	b.WriteString(`select set_config('role', $1::text, true),
 	set_config('request.jwt.claims', $2::text, true),`)
-	next := 6
+	next := 7
 	switch legacy {
 	case legacyArgs:
 		b.WriteString(`
-	set_config('request.jwt.claim.sub', $6::text, true),
-	set_config('request.jwt.claim.role', $7::text, true),
-	set_config('request.jwt.claim.email', $8::text, true),`)
-		next = 9
+	set_config('request.jwt.claim.sub', $7::text, true),
+	set_config('request.jwt.claim.role', $8::text, true),
+	set_config('request.jwt.claim.email', $9::text, true),`)
+		next = 10
 	case legacyJSON:
 		b.WriteString(`
 	set_config('request.jwt.claim.sub', coalesce(c.claims->>'sub', ''), true),
@@ -98,7 +103,8 @@ func setupSQL(legacy legacyMode, timeout, readOnly bool) string {
 	b.WriteString(`
 	set_config('request.method', $3::text, true),
 	set_config('request.path', $4::text, true),
-	set_config('request.headers', $5::text, true)`)
+	set_config('request.headers', $5::text, true),
+	set_config('request.cookies', $6::text, true)`)
 	if timeout {
 		fmt.Fprintf(&b, `,
 	set_config('statement_timeout', $%d::text, true)`, next)
@@ -415,11 +421,11 @@ type requestSetupStmt struct {
 // boxing each in an interface (see readStmts.textParams), and only pgx's
 // batch, for writes, needs them as []any.
 type setupValues struct {
-	// $1 to $5.
-	role         string
-	claims       []byte
-	method, path string
-	headers      []byte
+	// $1 to $6.
+	role             string
+	claims           []byte
+	method, path     string
+	headers, cookies []byte
 	// The legacy claims (sub, role, email), then the statement timeout,
 	// then the TimeZone, each only when the statement has its parameter;
 	// n counts them.
@@ -433,12 +439,12 @@ func (v *setupValues) add(s string) {
 }
 
 // count is the number of parameters.
-func (v *setupValues) count() int { return 5 + v.n }
+func (v *setupValues) count() int { return 6 + v.n }
 
 // args are the parameters in order, for pgx.
 func (v *setupValues) args() []any {
 	args := make([]any, 0, v.count())
-	args = append(args, v.role, v.claims, v.method, v.path, v.headers)
+	args = append(args, v.role, v.claims, v.method, v.path, v.headers, v.cookies)
 	for _, s := range v.more[:v.n] {
 		args = append(args, s)
 	}
@@ -463,7 +469,7 @@ func (db *DB) requestSetup(req Request) (requestSetupStmt, error) {
 		return requestSetupStmt{}, &httpx.Error{Status: http.StatusUnauthorized, Code: "invalid_role",
 			Message: fmt.Sprintf("%q is not a valid role name", req.Role)}
 	}
-	claims, headers := orEmptyObject(req.Claims), orEmptyObject(req.Headers)
+	claims, headers, cookies := orEmptyObject(req.Claims), orEmptyObject(req.Headers), orEmptyObject(req.Cookies)
 	// Claims that legacyClaims decoded here are known to be valid JSON;
 	// any others are checked.
 	legacy, decoded := legacyNone, false
@@ -481,8 +487,8 @@ func (db *DB) requestSetup(req Request) (requestSetupStmt, error) {
 	if !decoded && !json.Valid(claims) {
 		return requestSetupStmt{}, errors.New("pg: request claims are not valid JSON")
 	}
-	if !req.HeadersValid && !json.Valid(headers) {
-		return requestSetupStmt{}, errors.New("pg: request headers are not valid JSON")
+	if !req.HeadersValid && (!json.Valid(headers) || !json.Valid(cookies)) {
+		return requestSetupStmt{}, errors.New("pg: request headers or cookies are not valid JSON")
 	}
 	st := requestSetupStmt{
 		begin:  "begin isolation level read committed read write",
@@ -490,7 +496,7 @@ func (db *DB) requestSetup(req Request) (requestSetupStmt, error) {
 		legacy: legacy,
 		// The JSON goes as the bytes it is (text parameters take []byte),
 		// sparing a copy of each per request.
-		vals: setupValues{role: req.Role, claims: claims, method: req.Method, path: req.Path, headers: headers},
+		vals: setupValues{role: req.Role, claims: claims, method: req.Method, path: req.Path, headers: headers, cookies: cookies},
 	}
 	if legacy == legacyArgs {
 		st.vals.add(lc.Sub)

@@ -35,6 +35,7 @@ func TestInRequestTxSwitchesRoleAndPublishesRequest(t *testing.T) {
 		Method:  "PATCH",
 		Path:    "/rest/v1/notes",
 		Headers: []byte(`{"x-test":"yes","user-agent":"go"}`),
+		Cookies: []byte(`{"session":"s1"}`),
 	}
 	// The same, with the legacy claims and the headers' validity given by
 	// the caller (as identity.PGRequest does).
@@ -54,17 +55,18 @@ func checkRequestSettings(t *testing.T, db *pg.DB, req pg.Request, legacy bool) 
 	ctx := context.Background()
 	err := db.InRequestTx(ctx, req, func(ctx context.Context, tx pg.Tx) error {
 		var (
-			currentUser, sessionUser, uid, role, email, jwtSub, method, path, header string
-			legacySub, legacyRole, legacyEmail, readOnly, iso                        string
+			currentUser, sessionUser, uid, role, email, jwtSub, method, path, header, cookie string
+			legacySub, legacyRole, legacyEmail, readOnly, iso                                string
 		)
 		err := tx.QueryRow(ctx, `select current_user, session_user, auth.uid()::text, auth.role(), auth.email(),
 			auth.jwt()->>'sub', current_setting('request.method'), current_setting('request.path'),
 			current_setting('request.headers')::jsonb->>'x-test',
+			current_setting('request.cookies')::jsonb->>'session',
 			coalesce(current_setting('request.jwt.claim.sub', true), ''),
 			coalesce(current_setting('request.jwt.claim.role', true), ''),
 			coalesce(current_setting('request.jwt.claim.email', true), ''),
 			current_setting('transaction_read_only'), current_setting('transaction_isolation')`).
-			Scan(&currentUser, &sessionUser, &uid, &role, &email, &jwtSub, &method, &path, &header,
+			Scan(&currentUser, &sessionUser, &uid, &role, &email, &jwtSub, &method, &path, &header, &cookie,
 				&legacySub, &legacyRole, &legacyEmail, &readOnly, &iso)
 		if err != nil {
 			return err
@@ -84,6 +86,7 @@ func checkRequestSettings(t *testing.T, db *pg.DB, req pg.Request, legacy bool) 
 		check("request.method", method, "PATCH")
 		check("request.path", path, "/rest/v1/notes")
 		check("request.headers x-test", header, "yes")
+		check("request.cookies session", cookie, "s1")
 		if legacy {
 			check("request.jwt.claim.sub", legacySub, userA)
 			check("request.jwt.claim.role", legacyRole, "authenticated")
@@ -109,14 +112,14 @@ func TestInRequestTxAnonymousWithoutClaims(t *testing.T) {
 		func(ctx context.Context, tx pg.Tx) error {
 			var user string
 			var uid, role, email *string
-			var jwt, headers string
+			var jwt, headers, cookies string
 			err := tx.QueryRow(ctx, `select current_user, auth.uid()::text, auth.role(), auth.email(), auth.jwt()::text,
-				current_setting('request.headers')`).Scan(&user, &uid, &role, &email, &jwt, &headers)
+				current_setting('request.headers'), current_setting('request.cookies')`).Scan(&user, &uid, &role, &email, &jwt, &headers, &cookies)
 			if err != nil {
 				return err
 			}
-			if user != "anon" || uid != nil || role != nil || email != nil || jwt != "{}" || headers != "{}" {
-				t.Errorf("anon without claims: user=%s uid=%v role=%v email=%v jwt=%s headers=%s", user, uid, role, email, jwt, headers)
+			if user != "anon" || uid != nil || role != nil || email != nil || jwt != "{}" || headers != "{}" || cookies != "{}" {
+				t.Errorf("anon without claims: user=%s uid=%v role=%v email=%v jwt=%s headers=%s cookies=%s", user, uid, role, email, jwt, headers, cookies)
 			}
 			return nil
 		})
