@@ -56,6 +56,10 @@ type Request struct {
 	// (PostgREST's Prefer: timezone). PostgreSQL checks the name; the
 	// caller should pass only names of pg_timezone_names.
 	TimeZone string
+	// SearchPath, when not empty, is this transaction's search_path, as
+	// PostgREST sets it for a request to a schema other than the
+	// connection's: that schema, then public.
+	SearchPath string
 }
 
 // legacyMode says whether and how the settings statement sets the legacy
@@ -342,7 +346,7 @@ func (db *DB) QueryInRequestTx(ctx context.Context, req Request, sql string, arg
 	pipelined := setup
 	if req.ReadOnly {
 		pipelined.begin = ""
-		pipelined.query = setup.withTimeZone(setupSQLs[setupIndex(setup.legacy, setup.timeout, true)])
+		pipelined.query = setup.withExtras(setupSQLs[setupIndex(setup.legacy, setup.timeout, true)])
 		if err := db.queryRead(ctx, pipelined, sql, args, fn); !errors.Is(err, errPrepareQuery) {
 			return err
 		}
@@ -412,8 +416,9 @@ type requestSetupStmt struct {
 	// What query sets besides the basics (see setupSQL).
 	legacy  legacyMode
 	timeout bool
-	// timeZoneArg is the parameter number of the TimeZone, 0 for none.
-	timeZoneArg int
+	// timeZoneArg and searchPathArg are the parameter numbers of the
+	// TimeZone and the search_path, 0 for none.
+	timeZoneArg, searchPathArg int
 }
 
 // setupValues are the settings statement's parameters, kept as the
@@ -427,9 +432,10 @@ type setupValues struct {
 	method, path     string
 	headers, cookies []byte
 	// The legacy claims (sub, role, email), then the statement timeout,
-	// then the TimeZone, each only when the statement has its parameter;
+	// then the TimeZone and the search_path, each only when the statement
+	// has its parameter;
 	// n counts them.
-	more [5]string
+	more [6]string
 	n    int
 }
 
@@ -451,14 +457,21 @@ func (v *setupValues) args() []any {
 	return args
 }
 
-// withTimeZone adds the TimeZone setting to a setup statement when the
-// request has one. It is rare, so the statement is built here rather than
-// kept among setupSQLs.
-func (st requestSetupStmt) withTimeZone(query string) string {
-	if st.timeZoneArg == 0 {
+// withExtras adds the TimeZone and search_path settings to a setup
+// statement when the request has them. They are rare, so the statement is
+// built here rather than kept among setupSQLs.
+func (st requestSetupStmt) withExtras(query string) string {
+	if st.timeZoneArg == 0 && st.searchPathArg == 0 {
 		return query
 	}
-	return "select set_config('timezone', $" + strconv.Itoa(st.timeZoneArg) + "::text, true)," + strings.TrimPrefix(query, "select")
+	extra := "select"
+	if st.timeZoneArg != 0 {
+		extra += " set_config('timezone', $" + strconv.Itoa(st.timeZoneArg) + "::text, true),"
+	}
+	if st.searchPathArg != 0 {
+		extra += " set_config('search_path', $" + strconv.Itoa(st.searchPathArg) + "::text, true),"
+	}
+	return extra + strings.TrimPrefix(query, "select")
 }
 
 func (db *DB) requestSetup(req Request) (requestSetupStmt, error) {
@@ -518,7 +531,11 @@ func (db *DB) requestSetup(req Request) (requestSetupStmt, error) {
 		st.vals.add(req.TimeZone)
 		st.timeZoneArg = st.vals.count()
 	}
-	st.query = st.withTimeZone(setupSQLs[setupIndex(legacy, st.timeout, false)])
+	if req.SearchPath != "" {
+		st.vals.add(req.SearchPath)
+		st.searchPathArg = st.vals.count()
+	}
+	st.query = st.withExtras(setupSQLs[setupIndex(legacy, st.timeout, false)])
 	if req.ReadOnly {
 		st.begin = "begin isolation level read committed read only"
 	}

@@ -2,6 +2,7 @@ package pg_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -54,5 +55,52 @@ func TestRequestTimeZone(t *testing.T) {
 	err := db.QueryInRequestTx(ctx, pg.Request{Role: "anon", ReadOnly: true, TimeZone: "Not/AZone"}, `select 1`, nil, func(pgx.Rows) error { return nil })
 	if err == nil {
 		t.Error("an unknown zone was accepted")
+	}
+}
+
+// TestRequestSearchPath checks that Request.SearchPath is the transaction's
+// search_path on both paths, alone and with a TimeZone (both are added to
+// the settings statement), and does not outlive the transaction.
+func TestRequestSearchPath(t *testing.T) {
+	t.Parallel()
+	_, dsn := newDB(t)
+	ctx := context.Background()
+	db := connectAPI(t, config.DatabaseConfig{LegacyClaimSettings: true}, dsn, nil)
+	defer db.Close()
+	settings := func(req pg.Request) string {
+		t.Helper()
+		var s string
+		err := db.QueryInRequestTx(ctx, req, `select current_setting('search_path') || ' | ' || current_setting('TimeZone') || ' | ' || current_setting('request.jwt.claim.sub')`, nil, func(rows pgx.Rows) error {
+			for rows.Next() {
+				if err := rows.Scan(&s); err != nil {
+					return err
+				}
+			}
+			return rows.Err()
+		})
+		if err != nil {
+			t.Fatalf("%+v: %v", req, err)
+		}
+		return s
+	}
+	base := settings(pg.Request{Role: "anon", ReadOnly: true})
+	for _, c := range []struct {
+		req  pg.Request
+		want string
+	}{
+		{pg.Request{Role: "anon", ReadOnly: true, SearchPath: `"auth", public`}, `"auth", public | `},
+		{pg.Request{Role: "anon", SearchPath: `"auth", public`}, `"auth", public | `},
+		{pg.Request{Role: "anon", Claims: []byte(`{"sub":"u1"}`), ReadOnly: true, SearchPath: `"auth", public`, TimeZone: "Asia/Tokyo", StatementTimeout: 5e9},
+			`"auth", public | Asia/Tokyo | u1`},
+		{pg.Request{Role: "anon", Claims: []byte(`{"sub":{"n":1}}`), SearchPath: `"auth", public`, TimeZone: "Asia/Tokyo"},
+			`"auth", public | Asia/Tokyo | {"n": 1}`},
+	} {
+		got := settings(c.req)
+		if !strings.HasPrefix(got, c.want) && got != c.want {
+			t.Errorf("%+v: %q, want %q", c.req, got, c.want)
+		}
+		if got := settings(pg.Request{Role: "anon", ReadOnly: true}); got != base {
+			t.Errorf("the settings outlived their transaction: %q, want %q", got, base)
+		}
 	}
 }

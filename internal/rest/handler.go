@@ -503,6 +503,12 @@ func (h *Handler) run(w http.ResponseWriter, req *request, st readStatement, rea
 		pgReq.StatementTimeout = cmp.Or(d, -1)
 	}
 	pgReq.TimeZone = req.prefer.Timezone
+	if req.schema != "public" {
+		// As PostgREST does: unqualified names in the request's functions
+		// and views resolve in its schema first. For public, the
+		// connection's search_path is already that.
+		pgReq.SearchPath = pgx.Identifier{req.schema}.Sanitize() + ", public"
+	}
 	err := h.db.QueryInRequestTx(r.Context(), pgReq, st.SQL, st.Args, func(rows pgx.Rows) error {
 		if err := scanResult(rows, &res); err != nil {
 			return err
