@@ -197,7 +197,12 @@ func get(t *testing.T, url string) (int, string) {
 
 // clusterPIDs lists the processes whose command line mentions dir: the
 // postgres server and its children for a data directory.
-func clusterPIDs(dir string) []int {
+func clusterPIDs(dir string) []int { return programPIDs("postgres", dir) }
+
+// programPIDs lists the live processes of program (a part of the path of
+// their executable) whose command line mentions dir. Zombies, dead and
+// waiting to be reaped, are not listed.
+func programPIDs(program, dir string) []int {
 	entries, _ := os.ReadDir("/proc")
 	var pids []int
 	for _, e := range entries {
@@ -210,9 +215,16 @@ func clusterPIDs(dir string) []int {
 			continue
 		}
 		args := strings.Split(string(cmdline), "\x00")
-		if len(args) > 0 && strings.Contains(args[0], "postgres") && strings.Contains(string(cmdline), dir) {
-			pids = append(pids, pid)
+		if len(args) == 0 || !strings.Contains(args[0], program) || !strings.Contains(string(cmdline), dir) {
+			continue
 		}
+		if stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat")); err == nil {
+			// The state follows the command name in parentheses.
+			if i := bytes.LastIndexByte(stat, ')'); i > 0 && i+2 < len(stat) && stat[i+2] == 'Z' {
+				continue
+			}
+		}
+		pids = append(pids, pid)
 	}
 	return pids
 }

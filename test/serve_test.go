@@ -99,6 +99,40 @@ func TestKill9DuringStartup(t *testing.T) {
 	in.stop()
 }
 
+// TestKill9DuringInitdbStopsInitdb: initdb runs in a process group of its
+// own; a kill -9 of Fluxbase must not leave it writing on into the
+// directory that the next start removes.
+func TestKill9DuringInitdbStopsInitdb(t *testing.T) {
+	t.Parallel()
+	dir := dataDir(t)
+	in := start(t, dir, nil)
+	var pids []int
+	for deadline := time.Now().Add(60 * time.Second); len(pids) == 0; time.Sleep(2 * time.Millisecond) {
+		if !in.running() || time.Now().After(deadline) {
+			t.Fatalf("no initdb for %s was seen running:\n%s", dir, in.out.String())
+		}
+		pids = programPIDs("initdb", dir)
+	}
+	// Killed as soon as initdb is seen, Fluxbase leaves an initdb with most
+	// of its work (most of a second) ahead of it: it must die at once
+	// instead.
+	_ = in.cmd.Process.Kill()
+	killed := time.Now()
+	for len(programPIDs("initdb", dir)) > 0 {
+		if time.Since(killed) > 500*time.Millisecond {
+			for _, pid := range pids {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
+			t.Fatalf("initdb %v outlived the Fluxbase that started it", pids)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	in.wait(10 * time.Second)
+	in = start(t, dir, nil)
+	in.waitReady(90 * time.Second)
+	in.stop()
+}
+
 // TestSecondInstanceRefused: a second serve on the same data directory
 // refuses with a clear message and leaves the first one working.
 func TestSecondInstanceRefused(t *testing.T) {

@@ -64,13 +64,12 @@ const (
 	// ceiling is the floor with what PostgREST (and so Fluxbase) publishes
 	// to SQL for every request besides: request.method, request.path,
 	// request.headers (the request's headers as a JSON object),
-	// request.cookies, the
-	// role's statement timeout and, for reads, a read-only transaction;
-	// and reads in PostgREST's statement shape (ceilingRead). It is the
-	// least a PostgREST-compatible server does in PostgreSQL, so its
-	// ratio is the highest such a server can reach; what lies between
-	// it and Fluxbase is Fluxbase's own work (HTTP, tokens, planning,
-	// response headers).
+	// request.cookies, the role's statement timeout and, for reads, a
+	// read-only transaction; and reads in PostgREST's statement shape
+	// (ceilingRead). Its PostgreSQL work is the least a server that keeps
+	// PostgREST's contract with SQL does; its Go side is pgx's generic
+	// batch behind a bare handler (no token, no planning, no response
+	// headers), which a tuned server can beat.
 	ceiling
 )
 

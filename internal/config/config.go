@@ -78,8 +78,9 @@ type DatabaseConfig struct {
 	// StatementTimeout is applied to every request transaction (0 = none).
 	StatementTimeout time.Duration `koanf:"statement_timeout"`
 	// LegacyClaimSettings also sets request.jwt.claim.sub, .role and
-	// .email in every request transaction, as PostgREST did before
-	// version 10, for policies and functions written against them.
+	// .email in every request transaction, as PostgREST did on
+	// PostgreSQL 13 and older, for policies and functions written against
+	// them.
 	LegacyClaimSettings bool           `koanf:"legacy_claim_settings"`
 	Embedded            EmbeddedConfig `koanf:"embedded"`
 }

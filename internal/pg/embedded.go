@@ -17,6 +17,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sort"
 	"strconv"
@@ -709,6 +710,29 @@ func (e *Embedded) waitOrphans(ctx context.Context) error {
 	}
 }
 
+// interruptedRemoveTimeout bounds how long removeInterrupted keeps trying.
+const interruptedRemoveTimeout = 10 * time.Second
+
+// removeInterrupted removes the directory of an initdb that a killed
+// Fluxbase left behind. The PostgreSQL process that initdb was feeding may
+// still be writing into it for a moment after initdb died (it stops at the
+// end of its input), so a removal that finds the directory refilled is
+// tried again.
+func removeInterrupted(ctx context.Context, dir string) error {
+	deadline := time.Now().Add(interruptedRemoveTimeout)
+	for {
+		err := os.RemoveAll(dir)
+		if err == nil || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
 // ensureCluster creates the cluster on first use and checks an existing
 // one; it reports whether initdb ran.
 func (e *Embedded) ensureCluster(ctx context.Context) (bool, error) {
@@ -724,7 +748,7 @@ func (e *Embedded) ensureCluster(ctx context.Context) (bool, error) {
 	stale, _ := filepath.Glob(filepath.Join(parent, "."+base+initDirInfix+"*"))
 	for _, d := range stale {
 		e.log.Info("removing an interrupted initdb", "dir", d)
-		if err := os.RemoveAll(d); err != nil {
+		if err := removeInterrupted(ctx, d); err != nil {
 			return false, fmt.Errorf("remove interrupted initdb %s: %w", d, err)
 		}
 	}
@@ -826,8 +850,15 @@ func (e *Embedded) initCluster(ctx context.Context, major int) error {
 	if e.as != nil {
 		cmd.SysProcAttr.Credential = e.as.credential()
 	}
+	// initdb runs in a process group of its own, so a kill -9 of Fluxbase
+	// would leave it writing into work while the next start removes it.
+	// It dies with the thread that starts it, which stays locked to this
+	// goroutine until initdb has exited.
+	dieWithParent(cmd.SysProcAttr)
 	e.log.Info("creating the embedded PostgreSQL cluster (initdb)", "data_dir", e.dataDir, "bin_dir", e.bin, "os_user", e.osUserName())
+	runtime.LockOSThread()
 	err = cmd.Run()
+	runtime.UnlockOSThread()
 	_ = lf.Close()
 	if err != nil {
 		return fmt.Errorf("initdb failed (%v); %s ends with:\n%s", err, e.logFile, logTail(e.logFile))

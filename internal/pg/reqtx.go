@@ -67,8 +67,9 @@ type Request struct {
 type legacyMode int
 
 const (
-	// legacyNone sets none of them, as PostgREST 10 and later do: policies
-	// read request.jwt.claims (auth.uid() and its siblings do).
+	// legacyNone sets none of them, as PostgREST does on PostgreSQL 14 and
+	// later: policies read request.jwt.claims (auth.uid() and its
+	// siblings do).
 	legacyNone legacyMode = iota
 	// legacyArgs sets them from parameters that Go extracted from the
 	// claims, when those are plain strings.
@@ -80,10 +81,9 @@ const (
 
 // setupSQL is the statement that sets what a request transaction runs
 // with, in one round trip: role, claims, method, path, headers and
-// cookies, the
-// legacy claim settings when database.legacy_claim_settings asks for them,
-// and optionally the statement timeout and (for a read in an implicit
-// transaction) transaction_read_only. Everything is local to the
+// cookies, the legacy claim settings when database.legacy_claim_settings
+// asks for them, and optionally the statement timeout and (for a read in
+// an implicit transaction) transaction_read_only. Everything is local to the
 // transaction (is_local = true), so nothing leaks into the next request on
 // the same connection.
 func setupSQL(legacy legacyMode, timeout, readOnly bool) string {
@@ -433,8 +433,7 @@ type setupValues struct {
 	headers, cookies []byte
 	// The legacy claims (sub, role, email), then the statement timeout,
 	// then the TimeZone and the search_path, each only when the statement
-	// has its parameter;
-	// n counts them.
+	// has its parameter; n counts them.
 	more [6]string
 	n    int
 }
