@@ -392,6 +392,27 @@ type RESTConfig struct {
 	StatementTimeouts []string `koanf:"statement_timeouts"`
 	// MaxEmbedDepth bounds how deeply resources may be embedded.
 	MaxEmbedDepth int `koanf:"max_embed_depth"`
+	// PreRequest names a function ("schema.function", or "function" in
+	// the first exposed schema) that every REST request calls, as its
+	// role and with its settings in force, before its statement:
+	// PostgREST's db-pre-request. Empty means none.
+	PreRequest string `koanf:"pre_request"`
+}
+
+// PreRequestFunction is PreRequest as schema and function name; ok is
+// false when there is none.
+func (r RESTConfig) PreRequestFunction() (schema, name string, ok bool) {
+	if r.PreRequest == "" {
+		return "", "", false
+	}
+	schema, name, qualified := strings.Cut(r.PreRequest, ".")
+	if !qualified {
+		schema, name = "", r.PreRequest
+		if len(r.Schemas) > 0 {
+			schema = r.Schemas[0]
+		}
+	}
+	return schema, name, true
 }
 
 // StatementTimeout returns the statement timeout configured for role, and

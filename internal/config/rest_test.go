@@ -27,6 +27,9 @@ func TestRESTValidation(t *testing.T) {
 		{"timeout role", func(r *RESTConfig) { r.StatementTimeouts = []string{"Bad Role=1s"} }, "rest.statement_timeouts", "role=duration"},
 		{"timeout value", func(r *RESTConfig) { r.StatementTimeouts = []string{"anon=soon"} }, "rest.statement_timeouts", "not a duration"},
 		{"timeout negative", func(r *RESTConfig) { r.StatementTimeouts = []string{"anon=-1s"} }, "rest.statement_timeouts", "not a duration"},
+		{"pre-request quoted", func(r *RESTConfig) { r.PreRequest = `public."check"` }, "rest.pre_request", "not a function name"},
+		{"pre-request three parts", func(r *RESTConfig) { r.PreRequest = "a.b.c" }, "rest.pre_request", "not a function name"},
+		{"pre-request call", func(r *RESTConfig) { r.PreRequest = "public.check()" }, "rest.pre_request", "not a function name"},
 	}
 	for _, c := range cases {
 		cfg := Default()
@@ -44,8 +47,16 @@ func TestRESTValidation(t *testing.T) {
 	cfg.REST.Schemas = []string{"public", "api", "Shop_2"}
 	cfg.REST.MaxRows = 0
 	cfg.REST.StatementTimeouts = []string{"anon=1s", " authenticated = 2m ", "service_role=0s"}
+	cfg.REST.PreRequest = "check_request"
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("valid rest section rejected: %v", err)
+	}
+	if s, n, ok := cfg.REST.PreRequestFunction(); !ok || s != "public" || n != "check_request" {
+		t.Errorf("pre-request without a schema = %q.%q %v, want the first exposed schema", s, n, ok)
+	}
+	cfg.REST.PreRequest = "api.Check_1"
+	if s, n, ok := cfg.REST.PreRequestFunction(); !ok || s != "api" || n != "Check_1" {
+		t.Errorf("pre-request = %q.%q %v", s, n, ok)
 	}
 	for role, want := range map[string]time.Duration{"anon": time.Second, "authenticated": 2 * time.Minute, "service_role": 0} {
 		if d, ok := cfg.REST.StatementTimeout(role); !ok || d != want {

@@ -60,6 +60,11 @@ type Request struct {
 	// PostgREST sets it for a request to a schema other than the
 	// connection's: that schema, then public.
 	SearchPath string
+	// PreRequest, when not empty, is a function (its quoted, qualified
+	// name) that QueryInRequestTx calls after the settings and before the
+	// statement, in the same transaction and round trip, as the request's
+	// role: PostgREST's db-pre-request. Its error ends the request.
+	PreRequest string
 }
 
 // legacyMode says whether and how the settings statement sets the legacy
@@ -344,26 +349,44 @@ func (db *DB) QueryInRequestTx(ctx context.Context, req Request, sql string, arg
 		return err
 	}
 	pipelined := setup
+	pre := ""
+	if req.PreRequest != "" {
+		pre = "select " + req.PreRequest + "()"
+	}
 	if req.ReadOnly {
 		pipelined.begin = ""
 		pipelined.query = setup.withExtras(setupSQLs[setupIndex(setup.legacy, setup.timeout, true)])
-		if err := db.queryRead(ctx, pipelined, sql, args, fn); !errors.Is(err, errPrepareQuery) {
-			return err
+		// The read path sends two statements; a pre-request function
+		// makes three, which the general path below pipelines as well.
+		if pre == "" {
+			if err := db.queryRead(ctx, pipelined, sql, args, fn); !errors.Is(err, errPrepareQuery) {
+				return err
+			}
 		}
 	}
-	conn, br, err := db.beginRequest(ctx, pipelined, func(b *pgx.Batch) { b.Queue(sql, args...) })
+	conn, br, err := db.beginRequest(ctx, pipelined, func(b *pgx.Batch) {
+		if pre != "" {
+			b.Queue(pre)
+		}
+		b.Queue(sql, args...)
+	})
 	if err != nil {
 		var pb pgx.ErrPreprocessingBatch
-		if !errors.As(err, &pb) || pb.SQL() != sql {
+		if !errors.As(err, &pb) || (pb.SQL() != sql && pb.SQL() != pre) {
 			return err
 		}
-		// Preparing the statement as the authenticator failed; nothing
-		// ran. Prepare and run it inside the transaction instead.
+		// Preparing a statement as the authenticator failed; nothing
+		// ran. Prepare and run them inside the transaction instead.
 		if conn, _, err = db.beginRequest(ctx, setup, nil); err != nil {
 			return err
 		}
 		defer conn.Release()
 		return finishRequest(ctx, conn, func(ctx context.Context, tx Tx) error {
+			if pre != "" {
+				if _, err := tx.Exec(ctx, pre); err != nil {
+					return err
+				}
+			}
 			rows, err := tx.Query(ctx, sql, args...)
 			if err != nil {
 				return err
@@ -379,6 +402,11 @@ func (db *DB) QueryInRequestTx(ctx context.Context, req Request, sql string, arg
 			rollback(ctx, conn)
 		}
 	}()
+	if pre != "" {
+		if _, err := br.Exec(); err != nil {
+			return err
+		}
+	}
 	rows, err := br.Query()
 	if err != nil {
 		return err

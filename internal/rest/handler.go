@@ -47,6 +47,8 @@ type Handler struct {
 	log    *slog.Logger
 	zones  *zoneNames
 	shapes *shapeCache
+	// preRequest is rest.pre_request's function, quoted; empty for none.
+	preRequest string
 }
 
 // New builds the engine.
@@ -59,7 +61,11 @@ func New(o Options) *Handler {
 	if o.DB != nil {
 		zones.pool = o.DB.Admin
 	}
-	return &Handler{db: o.DB, schema: o.Schema, cfg: o.Config, log: log, zones: zones, shapes: &shapeCache{}}
+	h := &Handler{db: o.DB, schema: o.Schema, cfg: o.Config, log: log, zones: zones, shapes: &shapeCache{}}
+	if schema, name, ok := o.Config.PreRequestFunction(); ok {
+		h.preRequest = pgx.Identifier{schema, name}.Sanitize()
+	}
+	return h
 }
 
 // family is the route family a request came through.
@@ -503,6 +509,7 @@ func (h *Handler) run(w http.ResponseWriter, req *request, st readStatement, rea
 		pgReq.StatementTimeout = cmp.Or(d, -1)
 	}
 	pgReq.TimeZone = req.prefer.Timezone
+	pgReq.PreRequest = h.preRequest
 	if req.schema != "public" {
 		// As PostgREST does: unqualified names in the request's functions
 		// and views resolve in its schema first. For public, the
