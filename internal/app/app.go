@@ -165,6 +165,7 @@ func startServices(ctx context.Context, cfg *config.Config, log *slog.Logger, me
 	}
 	h.setPhase("schema_cache")
 	sc := schema.New(db.Admin, cfg.REST.Schemas, log)
+	sc.ReadRoleConfig(cfg.Database.AuthenticatorRole)
 	if err := sc.Load(ctx); err != nil {
 		return nil, err
 	}

@@ -400,17 +400,25 @@ type RESTConfig struct {
 }
 
 // PreRequestFunction is PreRequest as schema and function name; ok is
-// false when there is none.
+// false when there is none or it is not a function name.
 func (r RESTConfig) PreRequestFunction() (schema, name string, ok bool) {
-	if r.PreRequest == "" {
-		return "", "", false
-	}
-	schema, name, qualified := strings.Cut(r.PreRequest, ".")
+	return FunctionName(r.PreRequest, r.Schemas)
+}
+
+// FunctionName splits a function name given as "schema.function", or as
+// "function" in the first of schemas, as PostgREST's db-pre-request takes
+// it; ok is false for anything else (quotes, parentheses, more parts).
+func FunctionName(v string, schemas []string) (schema, name string, ok bool) {
+	schema, name, qualified := strings.Cut(v, ".")
 	if !qualified {
-		schema, name = "", r.PreRequest
-		if len(r.Schemas) > 0 {
-			schema = r.Schemas[0]
+		schema, name = "", v
+		if len(schemas) > 0 {
+			schema = schemas[0]
 		}
+	}
+	valid := func(s string) bool { return len(s) <= 63 && schemaNamePattern.MatchString(s) }
+	if !valid(schema) || !valid(name) {
+		return "", "", false
 	}
 	return schema, name, true
 }

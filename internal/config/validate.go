@@ -463,12 +463,8 @@ func (c *Config) checkREST(ch *checker) {
 	if r.MaxEmbedDepth < 1 || r.MaxEmbedDepth > 32 {
 		ch.add("rest.max_embed_depth", "must be between 1 and 32, such as 8")
 	}
-	if r.PreRequest != "" {
-		schema, name, _ := r.PreRequestFunction()
-		if strings.Count(r.PreRequest, ".") > 1 || !schemaNamePattern.MatchString(schema) || !schemaNamePattern.MatchString(name) ||
-			len(schema) > 63 || len(name) > 63 {
-			ch.add("rest.pre_request", "%q is not a function name; use schema.function, such as public.check_request", r.PreRequest)
-		}
+	if _, _, ok := r.PreRequestFunction(); r.PreRequest != "" && !ok {
+		ch.add("rest.pre_request", "%q is not a function name; use schema.function, such as public.check_request", r.PreRequest)
 	}
 	for _, e := range r.StatementTimeouts {
 		role, val, ok := strings.Cut(e, "=")

@@ -509,7 +509,9 @@ func (h *Handler) run(w http.ResponseWriter, req *request, st readStatement, rea
 		pgReq.StatementTimeout = cmp.Or(d, -1)
 	}
 	pgReq.TimeZone = req.prefer.Timezone
-	pgReq.PreRequest = h.preRequest
+	// The database's own configuration (pgrst.db_pre_request on the
+	// authenticator role) wins over rest.pre_request, as in PostgREST.
+	pgReq.PreRequest = cmp.Or(req.cache.PreRequest, h.preRequest)
 	if req.schema != "public" {
 		// As PostgREST does: unqualified names in the request's functions
 		// and views resolve in its schema first. For public, the

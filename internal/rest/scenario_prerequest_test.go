@@ -1,9 +1,15 @@
 package rest_test
 
 import (
+	"context"
+	"net/http"
 	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/fluxbase/fluxbase/internal/config"
+	"github.com/fluxbase/fluxbase/internal/pg"
 	"github.com/fluxbase/fluxbase/internal/testutil/apitest"
 )
 
@@ -45,4 +51,53 @@ func TestScenarioPreRequestInAnotherSchema(t *testing.T) {
 		get("a read", "/rest/v1/products?id=eq.1&select=id", c.anon, 200, isJSON(`[{"id":1}]`), hdr("X-Stamped", "inventory")),
 		post("a write", "/rest/v1/page_views", c.anon, map[string]any{"path": "/stamped"}, 201, hdr("X-Stamped", "inventory")),
 	})
+}
+
+// TestPreRequestFromRoleSetting: the pre-request function can also come
+// from the database, as Supabase projects configure it (ALTER ROLE
+// authenticator SET pgrst.db_pre_request, then NOTIFY pgrst, 'reload
+// config'), and resetting the setting removes it.
+func TestPreRequestFromRoleSetting(t *testing.T) {
+	t.Parallel()
+	s, c := newShop(t)
+	ctx := context.Background()
+	admin := s.Server.DB.DB.Admin
+	var dbName string
+	if err := admin.QueryRow(ctx, "select current_database()").Scan(&dbName); err != nil {
+		t.Fatal(err)
+	}
+	alter := "alter role " + pgx.Identifier{pg.DefaultAuthenticatorRole}.Sanitize() + " in database " + pgx.Identifier{dbName}.Sanitize()
+	checkedAs := func() string {
+		res, _ := s.Server.Do(t, http.MethodGet, "/rest/v1/products?id=eq.1&select=id", c.anon, nil)
+		return res.Header.Get("X-Checked-As")
+	}
+	waitFor := func(want string) {
+		t.Helper()
+		deadline := time.Now().Add(15 * time.Second)
+		for got := checkedAs(); got != want; got = checkedAs() {
+			if time.Now().After(deadline) {
+				t.Fatalf("X-Checked-As = %q, want %q", got, want)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitFor("")
+	if _, err := admin.Exec(ctx, alter+" set pgrst.db_pre_request = 'check_request'"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.Exec(ctx, "notify pgrst, 'reload config'"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("anon")
+	res, body := s.Server.Do(t, http.MethodGet, "/rest/v1/products?id=eq.1", h(c.anon, "X-Blocked", "yes"), nil)
+	if res.StatusCode != http.StatusForbidden {
+		t.Fatalf("blocked request: %d %s", res.StatusCode, body)
+	}
+	if _, err := admin.Exec(ctx, alter+" reset pgrst.db_pre_request"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.Exec(ctx, "notify pgrst, 'reload config'"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("")
 }

@@ -60,7 +60,18 @@ type Service struct {
 	warnedPolling atomic.Bool
 	// sessions counts LISTEN sessions that reached their wait loop.
 	sessions atomic.Int64
+
+	// configRole is the role whose pgrst.* settings each load reads (see
+	// ReadRoleConfig); empty reads none.
+	configRole string
 }
+
+// ReadRoleConfig has every load read PostgREST's in-database configuration
+// from role's settings (ALTER ROLE authenticator SET pgrst.db_pre_request =
+// ..., global or for this database), as PostgREST does for its
+// authenticator: today pgrst.db_pre_request, into Cache.PreRequest. NOTIFY
+// pgrst, 'reload config' reloads it. Call it before Load.
+func (s *Service) ReadRoleConfig(role string) { s.configRole = role }
 
 // New returns a service for the exposed schemas, reading the catalog
 // through admin. Call Load before Current, and Run to follow changes.
@@ -132,6 +143,13 @@ func (s *Service) reload(ctx context.Context, reason string) error {
 	if err != nil {
 		return err
 	}
+	if s.configRole != "" {
+		pre, err := s.preRequestOf(ctx)
+		if err != nil {
+			return err
+		}
+		c.PreRequest = pre
+	}
 	s.cur.Store(c)
 	s.fingerprint.Store(&fp)
 	// The first load is reported by whoever calls Load; reloads are worth
@@ -157,7 +175,8 @@ func (s *Service) reload(ctx context.Context, reason string) error {
 // connection and reloads (debounced) after each DDL notification, after
 // NOTIFY pgrst, 'reload schema', and after reconnecting (notifications
 // sent while disconnected are lost, so it compares the catalog's
-// fingerprint). Without the event trigger it checks the fingerprint
+// fingerprint); NOTIFY pgrst, 'reload config' re-reads only the role's
+// configuration (see ReadRoleConfig). Without the event trigger it checks the fingerprint
 // periodically instead. It returns nil when ctx ends.
 func (s *Service) Run(ctx context.Context) error {
 	backoff := 250 * time.Millisecond
@@ -244,6 +263,12 @@ func (s *Service) session(ctx context.Context) error {
 				if err := s.reloadIfChanged(ctx, conn); err != nil {
 					return err
 				}
+			}
+			continue
+		}
+		if n.Channel == PostgRESTChannel && n.Payload == "reload config" {
+			if err := s.reloadConfig(ctx); err != nil {
+				s.log.Error("schema cache: reading the role's configuration failed; keeping the previous one", "error", err)
 			}
 			continue
 		}

@@ -60,6 +60,11 @@ type Cache struct {
 	LoadedAt time.Time
 	// LoadDuration is how long reading and assembling the catalog took.
 	LoadDuration time.Duration
+	// PreRequest is the pre-request function that the database configures
+	// as PostgREST's in-database configuration does (the authenticator
+	// role's pgrst.db_pre_request setting), quoted and qualified; empty
+	// when it configures none. See Service.ReadRoleConfig.
+	PreRequest string
 }
 
 // Table returns a relation of an exposed schema, or nil.
