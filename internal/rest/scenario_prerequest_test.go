@@ -89,10 +89,23 @@ func TestPreRequestFromRoleSetting(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor("anon")
-	res, body := s.Server.Do(t, http.MethodGet, "/rest/v1/products?id=eq.1", h(c.anon, "X-Blocked", "yes"), nil)
-	if res.StatusCode != http.StatusForbidden {
-		t.Fatalf("blocked request: %d %s", res.StatusCode, body)
+	blocked := func() {
+		t.Helper()
+		res, body := s.Server.Do(t, http.MethodGet, "/rest/v1/products?id=eq.1", h(c.anon, "X-Blocked", "yes"), nil)
+		if res.StatusCode != http.StatusForbidden {
+			t.Fatalf("blocked request: %d %s", res.StatusCode, body)
+		}
 	}
+	blocked()
+	// A value that is no function name keeps the check in force.
+	if _, err := admin.Exec(ctx, alter+" set pgrst.db_pre_request = 'check_request(); drop table products'"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.Exec(ctx, "notify pgrst, 'reload config'"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	blocked()
 	if _, err := admin.Exec(ctx, alter+" reset pgrst.db_pre_request"); err != nil {
 		t.Fatal(err)
 	}

@@ -49,8 +49,10 @@ func (s *Service) reloadConfig(ctx context.Context) error {
 
 // preRequestOf reads pgrst.db_pre_request of s.configRole and returns it
 // quoted and qualified (a name without a schema is in the first exposed
-// schema). A value that is not a function name is logged and ignored, so
-// that a typo does not stop the API.
+// schema). A value that is not a function name is logged, and the current
+// snapshot's function stays, as PostgREST keeps its configuration when a
+// reload finds it invalid: a typo neither stops the API nor drops a check
+// that was in force.
 func (s *Service) preRequestOf(ctx context.Context) (string, error) {
 	var v string
 	err := s.pool.QueryRow(ctx, roleSettingSQL, s.configRole, "pgrst.db_pre_request").Scan(&v)
@@ -62,8 +64,13 @@ func (s *Service) preRequestOf(ctx context.Context) (string, error) {
 	}
 	schema, name, ok := config.FunctionName(v, s.schemas)
 	if !ok {
-		s.log.Error("pgrst.db_pre_request is not a function name; no pre-request function runs", "role", s.configRole, "value", v)
-		return "", nil
+		prev := ""
+		if cur := s.cur.Load(); cur != nil {
+			prev = cur.PreRequest
+		}
+		s.log.Error("pgrst.db_pre_request is not a function name; keeping the previous pre-request function",
+			"role", s.configRole, "value", v, "previous", prev)
+		return prev, nil
 	}
 	return pgx.Identifier{schema, name}.Sanitize(), nil
 }
