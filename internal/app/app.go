@@ -148,6 +148,7 @@ func startServices(ctx context.Context, cfg *config.Config, log *slog.Logger, me
 			log.Info("applied user migrations", "count", len(applied))
 		}
 	}
+	db.SetAPISearchPath(cfg.REST.ExtraSearchPath)
 	if err := db.ConnectAPI(ctx); err != nil {
 		return nil, err
 	}

@@ -397,6 +397,11 @@ type RESTConfig struct {
 	// role and with its settings in force, before its statement:
 	// PostgREST's db-pre-request. Empty means none.
 	PreRequest string `koanf:"pre_request"`
+	// ExtraSearchPath are the schemas that follow a request's own schema
+	// in its search_path, as PostgREST's db-extra-search-path; the API
+	// connections start with them. Supabase installs extensions into
+	// "extensions", hence the default.
+	ExtraSearchPath []string `koanf:"extra_search_path"`
 }
 
 // PreRequestFunction is PreRequest as schema and function name; ok is

@@ -148,6 +148,7 @@ func defaults() *Config {
 			ExplainEnabled:    false,
 			StatementTimeouts: []string{"anon=8s", "authenticated=8s"},
 			MaxEmbedDepth:     8,
+			ExtraSearchPath:   []string{"public", "extensions"},
 		},
 	}
 }

@@ -27,6 +27,7 @@ func TestRESTValidation(t *testing.T) {
 		{"timeout role", func(r *RESTConfig) { r.StatementTimeouts = []string{"Bad Role=1s"} }, "rest.statement_timeouts", "role=duration"},
 		{"timeout value", func(r *RESTConfig) { r.StatementTimeouts = []string{"anon=soon"} }, "rest.statement_timeouts", "not a duration"},
 		{"timeout negative", func(r *RESTConfig) { r.StatementTimeouts = []string{"anon=-1s"} }, "rest.statement_timeouts", "not a duration"},
+		{"extra search path", func(r *RESTConfig) { r.ExtraSearchPath = []string{"public", "a;b"} }, "rest.extra_search_path", "not a valid schema name"},
 		{"pre-request quoted", func(r *RESTConfig) { r.PreRequest = `public."check"` }, "rest.pre_request", "not a function name"},
 		{"pre-request three parts", func(r *RESTConfig) { r.PreRequest = "a.b.c" }, "rest.pre_request", "not a function name"},
 		{"pre-request call", func(r *RESTConfig) { r.PreRequest = "public.check()" }, "rest.pre_request", "not a function name"},

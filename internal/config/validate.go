@@ -463,6 +463,11 @@ func (c *Config) checkREST(ch *checker) {
 	if r.MaxEmbedDepth < 1 || r.MaxEmbedDepth > 32 {
 		ch.add("rest.max_embed_depth", "must be between 1 and 32, such as 8")
 	}
+	for _, s := range r.ExtraSearchPath {
+		if !schemaNamePattern.MatchString(s) || len(s) > 63 {
+			ch.add("rest.extra_search_path", "%q is not a valid schema name; use letters, digits and _, such as public, extensions", s)
+		}
+	}
 	if _, _, ok := r.PreRequestFunction(); r.PreRequest != "" && !ok {
 		ch.add("rest.pre_request", "%q is not a function name; use schema.function, such as public.check_request", r.PreRequest)
 	}

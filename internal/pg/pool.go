@@ -68,6 +68,23 @@ type DB struct {
 	adminCfg *pgxpool.Config
 	sizes    poolSizes
 	log      *slog.Logger
+	// apiSearchPath is the API pool's search_path (SetAPISearchPath);
+	// empty keeps the admin pool's. dsnSearchPath says that the DSN sets
+	// one, which wins.
+	apiSearchPath string
+	dsnSearchPath bool
+}
+
+// SetAPISearchPath makes schemas the search_path of the API pool's
+// connections, which request transactions start with: the REST engine's
+// extra search path (rest.extra_search_path), as PostgREST sets it. A
+// search_path given in the DSN wins. Call it before ConnectAPI.
+func (db *DB) SetAPISearchPath(schemas []string) {
+	ids := make([]string, len(schemas))
+	for i, s := range schemas {
+		ids[i] = pgx.Identifier{s}.Sanitize()
+	}
+	db.apiSearchPath = strings.Join(ids, ", ")
 }
 
 // PoolStats are snapshots of both pools for metrics. API is nil before
@@ -118,6 +135,7 @@ func Connect(ctx context.Context, cfg config.DatabaseConfig, adminDSN string, lo
 		return nil, parseConfigError(adminDSN, err, external)
 	}
 	sizes := sizesFor(cfg)
+	dsnSearchPath := hasSearchPath(pcfg.ConnConfig)
 	tunePool(pcfg, cfg, sizes.adminMax, sizes.adminMin)
 
 	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
@@ -134,7 +152,7 @@ func Connect(ctx context.Context, cfg config.DatabaseConfig, adminDSN string, lo
 	}
 	log.Info("connected to PostgreSQL", "server", hostPort(pcfg.ConnConfig),
 		"database", pcfg.ConnConfig.Database, "user", pcfg.ConnConfig.User, "max_conns", sizes.adminMax)
-	return &DB{Admin: pool, cfg: cfg, adminCfg: pcfg, sizes: sizes, log: log}, nil
+	return &DB{Admin: pool, cfg: cfg, adminCfg: pcfg, sizes: sizes, log: log, dsnSearchPath: dsnSearchPath}, nil
 }
 
 // tunePool applies Fluxbase's pool settings on top of what the DSN says.
@@ -164,10 +182,20 @@ func tunePool(p *pgxpool.Config, cfg config.DatabaseConfig, maxConns, minConns i
 	// role named like one of Fluxbase's schemas (a DATABASE_URL user called
 	// "fluxbase" or "auth", say), unqualified CREATE TABLE in the user's
 	// migrations would land in that schema instead of public.
-	if _, ok := cc.RuntimeParams["search_path"]; !ok && !strings.Contains(cc.RuntimeParams["options"], "search_path") {
-		cc.RuntimeParams["search_path"] = "public"
+	if !hasSearchPath(cc) {
+		cc.RuntimeParams["search_path"] = defaultSearchPath
 	}
 }
+
+// hasSearchPath reports whether cc's DSN sets a search_path.
+func hasSearchPath(cc *pgx.ConnConfig) bool {
+	_, ok := cc.RuntimeParams["search_path"]
+	return ok || strings.Contains(cc.RuntimeParams["options"], "search_path")
+}
+
+// defaultSearchPath is the search_path tunePool gives a pool whose DSN
+// sets none.
+const defaultSearchPath = "public"
 
 func orDefault(d, def time.Duration) time.Duration {
 	if d > 0 {
@@ -437,6 +465,9 @@ func (db *DB) ConnectAPI(ctx context.Context) error {
 		return err
 	}
 	pcfg := db.adminCfg.Copy()
+	if db.apiSearchPath != "" && !db.dsnSearchPath {
+		pcfg.ConnConfig.RuntimeParams["search_path"] = db.apiSearchPath
+	}
 	pcfg.ConnConfig.User = role
 	pcfg.ConnConfig.Password = password
 	pcfg.MaxConns = db.sizes.apiMax

@@ -309,3 +309,41 @@ func TestPingStatsClose(t *testing.T) {
 		t.Fatalf("request on a closed pool: %v after %s", err, time.Since(start))
 	}
 }
+
+// TestAPISearchPath: the API pool's connections start with the search_path
+// SetAPISearchPath gives, unless the DSN sets one; the admin pool keeps
+// public.
+func TestAPISearchPath(t *testing.T) {
+	t.Parallel()
+	_, dsn := newDB(t)
+	ctx := context.Background()
+	sep := "?"
+	if strings.Contains(dsn, "?") {
+		sep = "&"
+	}
+	for i, c := range []struct{ dsn, api, admin string }{
+		{dsn, `"public", "extensions", "Odd"`, "public"},
+		{dsn + sep + "search_path=app", "app", "app"},
+	} {
+		db, err := pg.Connect(ctx, config.DatabaseConfig{}, c.dsn, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		db.SetAPISearchPath([]string{"public", "extensions", "Odd"})
+		if err := db.ConnectAPI(ctx); err != nil {
+			db.Close()
+			t.Fatal(err)
+		}
+		var api, admin string
+		if err := db.API.QueryRow(ctx, "select current_setting('search_path')").Scan(&api); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Admin.QueryRow(ctx, "select current_setting('search_path')").Scan(&admin); err != nil {
+			t.Fatal(err)
+		}
+		db.Close()
+		if api != c.api || admin != c.admin {
+			t.Errorf("case %d: API search_path %q, admin %q; want %q and %q", i, api, admin, c.api, c.admin)
+		}
+	}
+}

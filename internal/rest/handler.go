@@ -49,6 +49,11 @@ type Handler struct {
 	shapes *shapeCache
 	// preRequest is rest.pre_request's function, quoted; empty for none.
 	preRequest string
+	// extraSearchPath is rest.extra_search_path, quoted, each schema
+	// after ", "; searchFirst is its first schema (public when empty),
+	// the one a request's schema may be without changing the API
+	// connections' search_path.
+	extraSearchPath, searchFirst string
 }
 
 // New builds the engine.
@@ -64,6 +69,13 @@ func New(o Options) *Handler {
 	h := &Handler{db: o.DB, schema: o.Schema, cfg: o.Config, log: log, zones: zones, shapes: &shapeCache{}}
 	if schema, name, ok := o.Config.PreRequestFunction(); ok {
 		h.preRequest = pgx.Identifier{schema, name}.Sanitize()
+	}
+	h.searchFirst = "public"
+	for i, s := range o.Config.ExtraSearchPath {
+		if i == 0 {
+			h.searchFirst = s
+		}
+		h.extraSearchPath += ", " + pgx.Identifier{s}.Sanitize()
 	}
 	return h
 }
@@ -512,11 +524,12 @@ func (h *Handler) run(w http.ResponseWriter, req *request, st readStatement, rea
 	// The database's own configuration (pgrst.db_pre_request on the
 	// authenticator role) wins over rest.pre_request, as in PostgREST.
 	pgReq.PreRequest = cmp.Or(req.cache.PreRequest, h.preRequest)
-	if req.schema != "public" {
+	if req.schema != h.searchFirst {
 		// As PostgREST does: unqualified names in the request's functions
-		// and views resolve in its schema first. For public, the
-		// connection's search_path is already that.
-		pgReq.SearchPath = pgx.Identifier{req.schema}.Sanitize() + ", public"
+		// and views resolve in its schema first, then in the extra search
+		// path, which the connections' search_path already is (see
+		// pg.DB.SetAPISearchPath).
+		pgReq.SearchPath = pgx.Identifier{req.schema}.Sanitize() + h.extraSearchPath
 	}
 	err := h.db.QueryInRequestTx(r.Context(), pgReq, st.SQL, st.Args, func(rows pgx.Rows) error {
 		if err := scanResult(rows, &res); err != nil {

@@ -119,6 +119,7 @@ func TestScenarioRPC(t *testing.T) {
 		get("a function of another schema through Accept-Profile", r+"total_quantity", h(a, "Accept-Profile", "inventory"), 200, bodyIs("115")),
 		get("a request to another schema has it first in the search_path", r+"warehouse_names", h(a, "Accept-Profile", "inventory"), 200,
 			isJSON(`["North","South"]`)),
+		get("the extra search path finds extensions", r+"call_extension", a, 200, isJSON(`"from extensions"`)),
 		get("a public function is not in the other schema", r+"add_numbers?a=1&b=1", h(a, "Accept-Profile", "inventory"), 404, pgErr("PGRST202")),
 		get("a profile that is not exposed", r+"add_numbers?a=1&b=1", h(a, "Accept-Profile", "auth"), 406, pgErr("PGRST106")),
 		get("Fluxbase's own functions are not reachable", r+"uid", a, 404, pgErr("PGRST202")),
