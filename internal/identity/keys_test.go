@@ -211,10 +211,10 @@ func TestPGRequest(t *testing.T) {
 	require.NoError(t, json.Unmarshal(req.Headers, &h))
 	assert.Equal(t, map[string]string{
 		"x-custom": "a, b",
-		"cookie":   "a=1; b=2",
 		"prefer":   "return=representation",
 		"host":     "api.example.com",
 	}, h)
+	assert.JSONEq(t, `{"a":"1","b":"2"}`, string(req.Cookies))
 
 	assert.True(t, PGRequest(r, id, true).ReadOnly)
 }

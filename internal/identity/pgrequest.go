@@ -13,8 +13,9 @@ import (
 // PGRequest describes r, made by id, for pg.(*DB).InRequestTx: the role to
 // switch to, request.jwt.claims, request.method, request.path,
 // request.headers (a JSON object of lowercase header names; repeated headers
-// are joined with ", ", cookies with "; ", as HTTP/1.1 folds them) and
-// request.cookies (a JSON object of cookie names and values).
+// are joined with ", ", as HTTP/1.1 folds them; without the Cookie header,
+// as in PostgREST) and request.cookies (a JSON object of cookie names and
+// values).
 // readOnly makes the transaction READ ONLY; use it for GET and HEAD.
 func PGRequest(r *http.Request, id Identity, readOnly bool) pg.Request {
 	return pg.Request{
@@ -79,14 +80,12 @@ func headersJSON(r *http.Request) []byte {
 	hs := make([]header, 0, len(r.Header)+1)
 	size := 2
 	for name, values := range r.Header {
-		if r.Host != "" && equalFoldASCII(name, "host") {
+		// Cookies are request.cookies, and not repeated here, as in
+		// PostgREST.
+		if (r.Host != "" && equalFoldASCII(name, "host")) || equalFoldASCII(name, "cookie") {
 			continue
 		}
-		sep := ", "
-		if equalFoldASCII(name, "cookie") {
-			sep = "; "
-		}
-		v := strings.Join(values, sep)
+		v := strings.Join(values, ", ")
 		hs = append(hs, header{name, v})
 		size += len(name) + len(v) + 6
 	}

@@ -62,6 +62,9 @@ func TestCookiesJSON(t *testing.T) {
 	var m map[string]string
 	require.NoError(t, json.Unmarshal(got, &m))
 	assert.Equal(t, map[string]string{"session": "xyz", "theme": "dark", "lang": "fr"}, m)
+	var hs map[string]string
+	require.NoError(t, json.Unmarshal(headersJSON(r), &hs))
+	assert.NotContains(t, hs, "cookie", "the cookies are request.cookies, not in request.headers")
 
 	for _, v := range []string{"", "\x00\xff", "é😀", `"`, ";;;=;"} {
 		r := httptest.NewRequest(http.MethodGet, "http://h.example/x", nil)
