@@ -516,6 +516,11 @@ func (h *Handler) run(w http.ResponseWriter, req *request, st readStatement, rea
 		rollback = true
 	}
 	pgReq := identity.PGRequest(r, req.id, readOnly)
+	if req.fam == familyREST {
+		// request.path as PostgREST has it behind Supabase's gateway, which
+		// strips /rest/v1: the path as sent, from the table or rpc/ on.
+		pgReq.Path = strings.TrimPrefix(r.URL.EscapedPath(), "/rest/v1")
+	}
 	if d, ok := h.cfg.StatementTimeout(req.id.Role); ok {
 		// Zero means no limit for this role, which pg spells negative.
 		pgReq.StatementTimeout = cmp.Or(d, -1)
