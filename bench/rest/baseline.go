@@ -119,7 +119,8 @@ func (b *baseline) exec(ctx context.Context, r *http.Request, out *[]byte, sql s
 		if r.Method == http.MethodGet {
 			readOnly = "on"
 		}
-		batch.Queue(ceilingSettingsSQL, r.Method, r.URL.Path, headersJSON(r), readOnly)
+		// request.path as PostgREST has it behind Supabase's gateway.
+		batch.Queue(ceilingSettingsSQL, r.Method, strings.TrimPrefix(r.URL.EscapedPath(), "/rest/v1"), headersJSON(r), readOnly)
 	}
 	batch.Queue(sql, args...)
 	br := b.pool.SendBatch(ctx, batch)
