@@ -49,11 +49,10 @@ type Handler struct {
 	shapes *shapeCache
 	// preRequest is rest.pre_request's function, quoted; empty for none.
 	preRequest string
-	// extraSearchPath is rest.extra_search_path, quoted, each schema
-	// after ", "; searchFirst is its first schema (public when empty),
-	// the one a request's schema may be without changing the API
-	// connections' search_path.
-	extraSearchPath, searchFirst string
+	// searchPaths maps each exposed schema to the search_path a request
+	// to it runs with, when that is not the API connections' own (which
+	// is rest.extra_search_path): the schema, then the extra search path.
+	searchPaths map[string]string
 }
 
 // New builds the engine.
@@ -70,12 +69,18 @@ func New(o Options) *Handler {
 	if schema, name, ok := o.Config.PreRequestFunction(); ok {
 		h.preRequest = pgx.Identifier{schema, name}.Sanitize()
 	}
-	h.searchFirst = "public"
+	first, extra := "public", ""
 	for i, s := range o.Config.ExtraSearchPath {
 		if i == 0 {
-			h.searchFirst = s
+			first = s
 		}
-		h.extraSearchPath += ", " + pgx.Identifier{s}.Sanitize()
+		extra += ", " + pgx.Identifier{s}.Sanitize()
+	}
+	h.searchPaths = map[string]string{}
+	for _, s := range o.Config.Schemas {
+		if s != first {
+			h.searchPaths[s] = pgx.Identifier{s}.Sanitize() + extra
+		}
 	}
 	return h
 }
@@ -529,13 +534,11 @@ func (h *Handler) run(w http.ResponseWriter, req *request, st readStatement, rea
 	// The database's own configuration (pgrst.db_pre_request on the
 	// authenticator role) wins over rest.pre_request, as in PostgREST.
 	pgReq.PreRequest = cmp.Or(req.cache.PreRequest, h.preRequest)
-	if req.schema != h.searchFirst {
-		// As PostgREST does: unqualified names in the request's functions
-		// and views resolve in its schema first, then in the extra search
-		// path, which the connections' search_path already is (see
-		// pg.DB.SetAPISearchPath).
-		pgReq.SearchPath = pgx.Identifier{req.schema}.Sanitize() + h.extraSearchPath
-	}
+	// As PostgREST does: unqualified names in the request's functions and
+	// views resolve in its schema first, then in the extra search path,
+	// which the connections' search_path already is (see
+	// pg.DB.SetAPISearchPath).
+	pgReq.SearchPath = h.searchPaths[req.schema]
 	err := h.db.QueryInRequestTx(r.Context(), pgReq, st.SQL, st.Args, func(rows pgx.Rows) error {
 		if err := scanResult(rows, &res); err != nil {
 			return err
