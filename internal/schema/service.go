@@ -176,8 +176,9 @@ func (s *Service) reload(ctx context.Context, reason string) error {
 // NOTIFY pgrst, 'reload schema', and after reconnecting (notifications
 // sent while disconnected are lost, so it compares the catalog's
 // fingerprint); NOTIFY pgrst, 'reload config' re-reads only the role's
-// configuration (see ReadRoleConfig). Without the event trigger it checks the fingerprint
-// periodically instead. It returns nil when ctx ends.
+// configuration (see ReadRoleConfig). Without the event trigger it
+// checks the fingerprint periodically instead. It returns nil when ctx
+// ends.
 func (s *Service) Run(ctx context.Context) error {
 	backoff := 250 * time.Millisecond
 	for {
