@@ -53,6 +53,8 @@ type Handler struct {
 	// to it runs with, when that is not the API connections' own (which
 	// is rest.extra_search_path): the schema, then the extra search path.
 	searchPaths map[string]string
+	// timeouts is rest.statement_timeouts by role.
+	timeouts map[string]time.Duration
 }
 
 // New builds the engine.
@@ -75,6 +77,17 @@ func New(o Options) *Handler {
 			first = s
 		}
 		extra += ", " + pgx.Identifier{s}.Sanitize()
+	}
+	h.timeouts = map[string]time.Duration{}
+	for _, e := range o.Config.StatementTimeouts {
+		role, _, _ := strings.Cut(e, "=")
+		role = strings.TrimSpace(role)
+		if _, seen := h.timeouts[role]; seen {
+			continue
+		}
+		if d, ok := o.Config.StatementTimeout(role); ok {
+			h.timeouts[role] = d
+		}
 	}
 	h.searchPaths = map[string]string{}
 	for _, s := range o.Config.Schemas {
@@ -526,7 +539,7 @@ func (h *Handler) run(w http.ResponseWriter, req *request, st readStatement, rea
 		// strips /rest/v1: the path as sent, from the table or rpc/ on.
 		pgReq.Path = strings.TrimPrefix(r.URL.EscapedPath(), "/rest/v1")
 	}
-	if d, ok := h.cfg.StatementTimeout(req.id.Role); ok {
+	if d, ok := h.timeouts[req.id.Role]; ok {
 		// Zero means no limit for this role, which pg spells negative.
 		pgReq.StatementTimeout = cmp.Or(d, -1)
 	}
