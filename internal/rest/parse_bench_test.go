@@ -1,6 +1,8 @@
 package rest
 
 import (
+	"bytes"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -105,5 +107,26 @@ func BenchmarkParsePlanBuild(b *testing.B) {
 				_ = e.statement(sh)
 			}
 		})
+	}
+}
+
+// BenchmarkDecodeJSONPayload reads the body of a bulk insert of 1000 rows,
+// as in case (d) of bench/rest.
+func BenchmarkDecodeJSONPayload(b *testing.B) {
+	var body bytes.Buffer
+	body.WriteByte('[')
+	for i := range 1000 {
+		if i > 0 {
+			body.WriteByte(',')
+		}
+		fmt.Fprintf(&body, `{"customer_id":%d,"kind":"click","payload":{"n":%d,"tags":["a","b"]},"created_at":"2026-01-01T00:00:00Z"}`, i%100+1, i)
+	}
+	body.WriteByte(']')
+	b.SetBytes(int64(body.Len()))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := decodeJSONPayload(body.Bytes()); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -465,6 +465,19 @@ func TestDecodeJSONPayload(t *testing.T) {
 	if p.sameKeys() {
 		t.Error("different keys reported the same")
 	}
+	// Objects written alike share a key set; those written otherwise get
+	// their own, equal or not.
+	p, err = decodeJSONPayload([]byte(`[{"a":1,"b":2},{"a":3,"b":4},{"b":5,"a":6},{"a":7,"a":8},{"a":9},{"\u0061":0},{},{}]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = [][]string{{"a", "b"}, {"a", "b"}, {"a", "b"}, {"a"}, {"a"}, {"a"}, {}, {}}
+	if !reflect.DeepEqual(p.keySets, want) {
+		t.Errorf("keySets %q, want %q", p.keySets, want)
+	}
+	if &p.keySets[0][0] != &p.keySets[1][0] {
+		t.Error("objects written alike did not share their key set")
+	}
 	p, _ = decodeJSONPayload([]byte(` {"x":1, "y":[{"z":1}]} `))
 	if !reflect.DeepEqual(p.keys, []string{"x", "y"}) || p.isArray || len(p.objects) != 1 {
 		t.Errorf("object payload %#v", p)
