@@ -39,7 +39,7 @@ type node struct {
 // toOne reports whether the embed yields at most one row (an object).
 func (n *node) toOne() bool {
 	if n.computed != nil {
-		return !n.computed.ReturnsSet
+		return n.computed.ToOne
 	}
 	return n.rel != nil && n.rel.IsToOne()
 }
@@ -217,26 +217,27 @@ func (p *planner) planItems(n *node, sel []SelectItem, depth int) error {
 }
 
 func (p *planner) planEmbed(parent *node, it SelectItem, depth int) (*node, error) {
+	// A function of the parent's row returning rows of a table embeds
+	// like a relationship (a computed relationship), and wins over a
+	// foreign key of the same name, as in PostgREST.
+	if cf := parent.table.ComputedFields[it.Relation]; cf != nil && cf.ReturnTable != nil && it.Hint == "" {
+		if target := p.cache.Tables[*cf.ReturnTable]; target != nil {
+			name := it.Alias
+			if name == "" {
+				name = it.Relation
+			}
+			child := &node{table: target, name: name, computed: cf, join: it.Join, spread: it.Spread, parentTable: parent.table}
+			if it.Spread && !cf.ToOne {
+				return nil, errSpread(parent.table.Name, it.Relation)
+			}
+			if err := p.planItems(child, it.Children, depth+1); err != nil {
+				return nil, err
+			}
+			return child, nil
+		}
+	}
 	rel, err := p.findRelationship(parent.table, it.Relation, it.Hint)
 	if err != nil {
-		// A function of the parent's row returning rows of a table embeds
-		// like a relationship.
-		if cf := parent.table.ComputedFields[it.Relation]; cf != nil && cf.ReturnTable != nil && it.Hint == "" {
-			if target := p.cache.Tables[*cf.ReturnTable]; target != nil {
-				name := it.Alias
-				if name == "" {
-					name = it.Relation
-				}
-				child := &node{table: target, name: name, computed: cf, join: it.Join, spread: it.Spread, parentTable: parent.table}
-				if it.Spread && cf.ReturnsSet {
-					return nil, errSpread(parent.table.Name, it.Relation)
-				}
-				if err := p.planItems(child, it.Children, depth+1); err != nil {
-					return nil, err
-				}
-				return child, nil
-			}
-		}
 		return nil, err
 	}
 	target := p.cache.Tables[rel.ForeignTable]

@@ -152,5 +152,26 @@ func TestScenarioEmbedding(t *testing.T) {
 			isJSON(`[{"id":1,"customers":null}]`)),
 		get("embedding across schemas through the profile", "/rest/v1/stock_levels?select=sku,warehouses(name)&warehouse_id=eq.2&order=sku", h(c.anon, "Accept-Profile", "inventory"), 200,
 			isJSON(`[{"sku":"BK-002","warehouses":{"name":"South"}},{"sku":"GD-001","warehouses":{"name":"South"}}]`)),
+
+		// Computed relationships: functions of a row returning rows of a
+		// table, to-one for a single row or a set declared ROWS 1.
+		get("a computed relationship declared ROWS 1 is an object", "/rest/v1/categories?select=name,parent_category(name)&id=in.(3,5)&order=id", c.anon, 200,
+			isJSON(`[{"name":"Laptops","parent_category":{"name":"Computers"}},{"name":"Books","parent_category":null}]`)),
+		get("a set-returning computed relationship is an array", "/rest/v1/categories?select=name,subcategories(name)&id=in.(1,7)&order=id&subcategories.order=name", c.anon, 200,
+			isJSON(`[{"name":"Electronics","subcategories":[{"name":"Computers"},{"name":"Phones"}]},{"name":"Garden","subcategories":[]}]`)),
+		get("a computed relationship returning one row is an object", "/rest/v1/categories?select=name,lowest_priced(name,price)&id=in.(1,6)&order=id", c.anon, 200,
+			isJSON(`[{"name":"Electronics","lowest_priced":null},{"name":"Fiction","lowest_priced":{"name":"Foundation","price":8.50}}]`)),
+		get("computed relationships nest", "/rest/v1/categories?select=name,parent_category(name,parent_category(name))&id=eq.3", c.anon, 200,
+			isJSON(`[{"name":"Laptops","parent_category":{"name":"Computers","parent_category":{"name":"Electronics"}}}]`)),
+		get("spread a to-one computed relationship", "/rest/v1/categories?select=name,...parent_category(parent:name)&id=eq.2", c.anon, 200,
+			isJSON(`[{"name":"Computers","parent":"Electronics"}]`)),
+		get("spread a to-many computed relationship is refused", "/rest/v1/categories?select=name,...subcategories(name)", c.anon, 400,
+			pgErr("PGRST119")),
+		get("order by a to-one computed relationship", "/rest/v1/categories?select=id,parent_category(name)&parent_id=not.is.null&order=parent_category(name).desc,id", c.anon, 200,
+			ids(2, 4, 3, 6)),
+		get("inner join and filter on a computed relationship", "/rest/v1/categories?select=name,parent_category!inner(name)&parent_category.name=eq.Electronics&order=id", c.anon, 200,
+			isJSON(`[{"name":"Computers","parent_category":{"name":"Electronics"}},{"name":"Phones","parent_category":{"name":"Electronics"}}]`)),
+		get("a computed relationship wins over the foreign key of its name", "/rest/v1/warehouses?select=name,stock_levels(sku)&id=eq.1&stock_levels.order=sku", h(c.anon, "Accept-Profile", "inventory"), 200,
+			isJSON(`[{"name":"North","stock_levels":[{"sku":"BK-002"},{"sku":"LAP-001"}]}]`)),
 	})
 }

@@ -114,7 +114,7 @@ func TestScenarioDelete(t *testing.T) {
 		del("a foreign key violation", "/rest/v1/categories?id=eq.1", c.svc, 409, pgErr("23503")),
 		del("with a logic tree", "/rest/v1/tags?or=(name.eq.clearance,name.eq.nope)&select=id", svcRepr, 200, ids(6)),
 		del("in another schema", "/rest/v1/stock_levels?warehouse_id=eq.2&sku=eq.GD-001", h(c.svc, "Content-Profile", "inventory"), 204,
-			sqlCount(`select count(*) from inventory.stock_levels where sku = 'GD-001'`, 0)),
+			sqlCount(`select count(*) from inventory.stock_levels where warehouse_id = 2 and sku = 'GD-001'`, 0)),
 	})
 }
 

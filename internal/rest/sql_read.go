@@ -62,7 +62,13 @@ func joinCond(r *schema.Relationship, pa, ca string) string {
 // conditions tying it to the parent row on pa.
 func embedSource(child *node, pa, ca string) (string, []string) {
 	if cf := child.computed; cf != nil {
-		return qualified(cf.Function.Schema, cf.Function.Name) + "(" + pa + ") " + ca, nil
+		from := qualified(cf.Function.Schema, cf.Function.Name) + "(" + pa + ") " + ca
+		if !cf.ReturnsSet {
+			// A function returning one row gives a row of nulls when it
+			// finds none: no row, so that the embed is null.
+			return from, []string{"NOT (" + ca + " IS NULL)"}
+		}
+		return from, nil
 	}
 	return child.table.QualifiedName().Quoted() + " " + ca, []string{joinCond(child.rel, pa, ca)}
 }

@@ -55,7 +55,7 @@ func testCache() *schema.Cache {
 	customers.ComputedFields = map[string]*schema.ComputedField{
 		"display":       {Function: &schema.Function{Schema: "public", Name: "display"}, ReturnType: "text"},
 		"recent_orders": {Function: &schema.Function{Schema: "public", Name: "recent_orders"}, ReturnsSet: true, ReturnTable: &ordersName},
-		"last_order":    {Function: &schema.Function{Schema: "public", Name: "last_order"}, ReturnTable: &ordersName},
+		"last_order":    {Function: &schema.Function{Schema: "public", Name: "last_order"}, ReturnTable: &ordersName, ToOne: true},
 	}
 	return c
 }
@@ -138,7 +138,7 @@ func TestBuildRead(t *testing.T) {
 		{"customers", "select=name,orders(total.sum())", []string{`SELECT sum(t1."total") AS "sum" FROM "public"."orders" t1`}, nil},
 		{"orders", "select=customers(name),total.sum()", []string{`::jsonb AS "customers"`, `GROUP BY 1`}, nil},
 		{"customers", "select=id,recent_orders(id)", []string{`(SELECT coalesce(json_agg(e2), '[]') FROM (SELECT t1."id" AS "id" FROM "public"."recent_orders"(t0) t1) e2) AS "recent_orders"`}, nil},
-		{"customers", "select=id,last_order(total)", []string{`(SELECT row_to_json(e2) FROM (SELECT t1."total" AS "total" FROM "public"."last_order"(t0) t1) e2) AS "last_order"`}, nil},
+		{"customers", "select=id,last_order(total)", []string{`(SELECT row_to_json(e2) FROM (SELECT t1."total" AS "total" FROM "public"."last_order"(t0) t1 WHERE NOT (t1 IS NULL)) e2) AS "last_order"`}, nil},
 		{"customers", "select=id,recent_orders!inner(id)&recent_orders.status=eq.paid", []string{`WHERE EXISTS (SELECT 1 FROM "public"."recent_orders"(t0) x`}, nil},
 		{"customers", `select="a\"b":name`, []string{`AS "a""b"`}, nil},
 	}

@@ -118,7 +118,7 @@ select p.oid, n.nspname, p.proname,
        coalesce(p.proargnames, '{}'),
        p.prorettype, format_type(p.prorettype, null), p.proretset,
        rt.typtype::text, rt.typrelid, coalesce(rc.relkind::text, ''),
-       p.provolatile::text, p.provariadic <> 0
+       p.provolatile::text, p.provariadic <> 0, p.proretset and p.prorows = 1
 from pg_proc p
 join pg_namespace n on n.oid = p.pronamespace
 join pg_type rt on rt.oid = p.prorettype
@@ -390,7 +390,7 @@ func (l *loader) scanFunctions(rows pgx.Rows) error {
 	)
 	_, err := pgx.ForEachRow(rows, []any{&f.OID, &f.Schema, &f.Name, &f.Comment, &nDefaults, &argTypes, &argFormats,
 		&argModes, &argNames, &f.ReturnTypeOID, &f.ReturnType, &f.ReturnsSet, &retType, &retRel, &retRelKind,
-		&volatility, &f.Variadic}, func() error {
+		&volatility, &f.Variadic, &f.SingleRow}, func() error {
 		fn := f
 		fn.Args = make([]Arg, len(argTypes))
 		for i := range argTypes {
@@ -528,7 +528,9 @@ func (l *loader) assemble() {
 	}
 
 	// Computed fields: a function whose first input is the row type and
-	// whose other inputs all have defaults.
+	// whose other inputs all have defaults. One returning rows of a table
+	// is also a computed relationship, to-one when it returns a single row
+	// or a set declared ROWS 1, as in PostgREST.
 	for _, f := range l.funcs {
 		in := f.InputArgs()
 		if len(in) == 0 || f.ReturnKind == ReturnVoid || f.Variadic && len(in) == 1 {
@@ -553,7 +555,8 @@ func (l *loader) assemble() {
 		if _, dup := t.ComputedFields[f.Name]; dup {
 			continue
 		}
-		t.ComputedFields[f.Name] = &ComputedField{Function: f, ReturnType: f.ReturnType, ReturnsSet: f.ReturnsSet, ReturnTable: f.ReturnTable}
+		t.ComputedFields[f.Name] = &ComputedField{Function: f, ReturnType: f.ReturnType, ReturnsSet: f.ReturnsSet, ReturnTable: f.ReturnTable,
+			ToOne: !f.ReturnsSet || f.SingleRow}
 	}
 
 	l.relationships()

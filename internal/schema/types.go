@@ -228,6 +228,9 @@ type ComputedField struct {
 	// relationship when it returns rows of a table.
 	ReturnsSet  bool
 	ReturnTable *QualifiedName
+	// ToOne says that, embedded, it yields one row at most (an object):
+	// it returns a single row, or a set declared ROWS 1.
+	ToOne bool
 }
 
 // RelKind is the cardinality of a relationship seen from the side embedded
@@ -355,7 +358,10 @@ type Function struct {
 	ReturnType    string
 	ReturnTypeOID uint32
 	ReturnsSet    bool
-	ReturnKind    ReturnKind
+	// SingleRow reports a set-returning function declared ROWS 1, which
+	// PostgREST takes as a to-one computed relationship.
+	SingleRow  bool
+	ReturnKind ReturnKind
 	// ReturnTable is the relation whose row type the function returns
 	// (composite and setof composite of a table or view), so its result can
 	// be embedded from and filtered like that relation.
