@@ -116,6 +116,10 @@ type request struct {
 	timing *timing
 	prefer Prefer
 	accept Accept
+	// acceptErr is the 406 for an Accept header that none of the built-in
+	// representations meets; a function with a media type handler may
+	// still meet it.
+	acceptErr error
 	// byKey is set for /api/v1/tables/{table}/{id}.
 	byKey []string
 	rpc   bool
@@ -289,9 +293,7 @@ func (h *Handler) begin(r *http.Request, fam family, name string) (*request, str
 	if req.prefer, err = ParsePrefer(r.Header, validZone); err != nil {
 		return nil, "", err
 	}
-	if req.accept, err = ParseAccept(r.Header); err != nil {
-		return nil, "", err
-	}
+	req.accept, req.acceptErr = ParseAccept(r.Header, "")
 	if req.accept.Media == mediaPlan && !h.cfg.ExplainEnabled {
 		return nil, "", httpx.NewError(http.StatusNotAcceptable, "PGRST107", "None of these media types are available: "+r.Header.Get("Accept")).
 			WithHint("query plans are disabled; set rest.explain_enabled to true to allow them")
@@ -315,6 +317,10 @@ func (h *Handler) serveTable(w http.ResponseWriter, r *http.Request, fam family,
 	req, name, err := h.begin(r, fam, name)
 	if err != nil {
 		h.fail(w, r, req, err)
+		return
+	}
+	if req.acceptErr != nil {
+		h.fail(w, r, req, req.acceptErr)
 		return
 	}
 	req.byKey = byKey
@@ -783,7 +789,7 @@ func (h *Handler) respond(w http.ResponseWriter, req *request, st readStatement,
 			// The native row route always answers one object as JSON.
 			media = mediaJSON
 		}
-		hs.set("Content-Type", contentType(media))
+		hs.set("Content-Type", contentType(media, req.accept.Handler))
 	}
 	if isRead && status < 300 && body != nil {
 		etag := bodyETag(body)
@@ -852,16 +858,24 @@ func etagMatches(header, etag string) bool {
 	return false
 }
 
-func contentType(media string) string {
+// contentType is the Content-Type of a body in media; handler is the media
+// type of a function's handler.
+func contentType(media, handler string) string {
 	switch media {
 	case mediaObject:
 		return mediaObject + "; charset=utf-8"
 	case mediaCSV:
 		return mediaCSV + "; charset=utf-8"
-	case mediaText:
-		return mediaText + "; charset=utf-8"
-	case mediaOctet:
-		return mediaOctet
+	case mediaHandler:
+		switch handler {
+		case "*/*":
+			// The handler answers every request; what it sends is its own
+			// to say, with response.headers.
+			return "application/octet-stream"
+		case "text/plain", "text/xml", "text/csv", "application/json", "application/xml":
+			return handler + "; charset=utf-8"
+		}
+		return handler
 	}
 	return mediaJSON + "; charset=utf-8"
 }

@@ -1086,6 +1086,16 @@ func (g *oaGen) functionPaths(path string, qn schema.QualifiedName, fns []*schem
 	if f.ReturnKind == schema.ReturnVoid {
 		resp["204"] = openapi.ResponseRef("rest.noContent")
 	}
+	for _, fn := range fns {
+		if fn.MediaType != "" {
+			// A media type handler: the value itself, in that media type.
+			raw := &openapi.Schema{Type: "string"}
+			if fn.MediaBinary {
+				raw.Format = "binary"
+			}
+			resp["200"].Content[fn.MediaType] = &openapi.MediaType{Schema: raw}
+		}
+	}
 	if f.ReturnsSet {
 		resp["206"] = &openapi.Response{Description: "A part of the rows (Range / limit), with Content-Range.", Content: map[string]*openapi.MediaType{"application/json": {Schema: result}}}
 	}

@@ -84,6 +84,8 @@ func openAPICache() *schema.Cache {
 	stats := fn("public", "stats", schema.Stable, schema.ReturnTable, "record", true)
 	stats.ReturnColumns = []schema.Arg{{Name: "status", Type: "public.order_status", Mode: schema.ArgTable}, {Name: "n", Type: "bigint", Mode: schema.ArgTable}}
 	total := fn("inventory", "total_quantity", schema.Stable, schema.ReturnScalar, "bigint", false)
+	png := fn("public", "signature", schema.Immutable, schema.ReturnScalar, `"image/png"`, false)
+	png.MediaType, png.MediaBinary = "image/png", true
 
 	c := &schema.Cache{
 		Schemas:         []string{"public", "inventory"},
@@ -99,7 +101,7 @@ func openAPICache() *schema.Cache {
 	for _, t := range []*schema.Table{orders, items, view, mv, odd, wh} {
 		c.Tables[t.QualifiedName()] = t
 	}
-	for _, f := range []*schema.Function{add, myOrders, restock, words, echo, d1, d2, stats, total} {
+	for _, f := range []*schema.Function{add, myOrders, restock, words, echo, d1, d2, stats, total, png} {
 		qn := f.QualifiedName()
 		c.FunctionsByName[qn] = append(c.FunctionsByName[qn], f)
 	}
@@ -285,6 +287,9 @@ func TestOpenAPIMergedDocument(t *testing.T) {
 	}
 	if doc.Paths["/rest/v1/rpc/restock"].Post.Responses["204"] == nil {
 		t.Error("a void function lacks 204")
+	}
+	if mt := doc.Paths["/rest/v1/rpc/signature"].Get.Responses["200"].Content["image/png"]; mt == nil || mt.Schema.Format != "binary" {
+		t.Errorf("a media type handler's response: %+v", mt)
 	}
 	var getArgs []string
 	for _, p := range doc.Paths["/rest/v1/rpc/add_numbers"].Get.Parameters {

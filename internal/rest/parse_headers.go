@@ -152,13 +152,17 @@ const (
 	mediaArray  = "application/vnd.pgrst.array+json"
 	mediaCSV    = "text/csv"
 	mediaPlan   = "application/vnd.pgrst.plan"
-	mediaText   = "text/plain"
-	mediaOctet  = "application/octet-stream"
+	// mediaHandler is a function's own media type (Accept.Handler): the
+	// function returns a domain named after it, and its value is the body.
+	mediaHandler = "handler"
 )
 
 // Accept is the representation chosen from the Accept header.
 type Accept struct {
-	Media        string // one of the media* constants
+	Media string // one of the media* constants
+	// Handler is the media type of the function's handler when Media is
+	// mediaHandler.
+	Handler      string
 	NullsStrip   bool
 	PlanFormat   string // text or json
 	PlanFor      string
@@ -177,8 +181,15 @@ type acceptRange struct {
 }
 
 // ParseAccept picks the representation: the acceptable media type with the
-// highest quality that Fluxbase produces. None → 406 PGRST107.
-func ParseAccept(h http.Header) (Accept, error) {
+// highest quality that Fluxbase produces. None → 406 PGRST107. handler,
+// when not empty, is the media type of a function's handler (PostgREST's
+// media type handlers: it returns a domain of that name), which the
+// request gets when it accepts it before any other; "*/*" is the handler
+// for every request.
+func ParseAccept(h http.Header, handler string) (Accept, error) {
+	if handler == "*/*" {
+		return Accept{Media: mediaHandler, Handler: handler}, nil
+	}
 	raw := strings.Join(h.Values("Accept"), ",")
 	if strings.TrimSpace(raw) == "" {
 		return Accept{Media: mediaJSON}, nil
@@ -207,6 +218,9 @@ func ParseAccept(h http.Header) (Accept, error) {
 			continue
 		}
 		a := Accept{NullsStrip: r.params["nulls"] == "stripped"}
+		if handler != "" && r.typ == handler {
+			return Accept{Media: mediaHandler, Handler: handler}, nil
+		}
 		switch r.typ {
 		case "application/json", "*/*", "application/*":
 			a.Media = mediaJSON
@@ -216,10 +230,6 @@ func ParseAccept(h http.Header) (Accept, error) {
 			a.Media = mediaJSON
 		case mediaCSV:
 			a.Media = mediaCSV
-		case mediaText:
-			a.Media = mediaText
-		case mediaOctet:
-			a.Media = mediaOctet
 		case mediaPlan, mediaPlan + "+text", mediaPlan + "+json":
 			a.Media = mediaPlan
 			a.PlanFormat = "text"

@@ -395,9 +395,9 @@ func TestParseAccept(t *testing.T) {
 		`application/vnd.pgrst.plan; for="text/csv"`:               {Media: mediaPlan, PlanFormat: "text", PlanFor: "text/csv"},
 	}
 	for in, want := range cases {
-		got, err := ParseAccept(http.Header{"Accept": {in}})
+		got, err := ParseAccept(http.Header{"Accept": {in}}, "")
 		if in == "" {
-			got, err = ParseAccept(http.Header{})
+			got, err = ParseAccept(http.Header{}, "")
 		}
 		if err != nil {
 			t.Errorf("ParseAccept(%q): %v", in, err)
@@ -407,10 +407,31 @@ func TestParseAccept(t *testing.T) {
 			t.Errorf("ParseAccept(%q) = %#v, want %#v", in, got, want)
 		}
 	}
-	_, err := ParseAccept(http.Header{"Accept": {"text/xml"}})
-	var he *httpx.Error
-	if !errors.As(err, &he) || he.Status != 406 || he.Code != "PGRST107" {
-		t.Errorf("unsupported media: %v", err)
+	for _, in := range []string{"text/xml", "text/plain", "application/octet-stream"} {
+		_, err := ParseAccept(http.Header{"Accept": {in}}, "")
+		var he *httpx.Error
+		if !errors.As(err, &he) || he.Status != 406 || he.Code != "PGRST107" {
+			t.Errorf("unsupported media %s: %v", in, err)
+		}
+	}
+	// A function's handler is chosen in the order of the Accept header's
+	// qualities, before or after the built-in representations.
+	handled := map[string]Accept{
+		"image/png":                         {Media: mediaHandler, Handler: "image/png"},
+		"image/png, */*":                    {Media: mediaHandler, Handler: "image/png"},
+		"text/html, image/png, */*;q=0.8":   {Media: mediaHandler, Handler: "image/png"},
+		"application/json, image/png":       {Media: mediaJSON},
+		"image/png;q=0.5, application/json": {Media: mediaJSON},
+		"":                                  {Media: mediaJSON},
+	}
+	for in, want := range handled {
+		got, err := ParseAccept(http.Header{"Accept": {in}}, "image/png")
+		if err != nil || got != want {
+			t.Errorf("ParseAccept(%q) with an image/png handler = %#v, %v; want %#v", in, got, err, want)
+		}
+	}
+	if got, err := ParseAccept(http.Header{"Accept": {"app/bingo"}}, "*/*"); err != nil || got.Handler != "*/*" {
+		t.Errorf("the */* handler did not answer app/bingo: %#v, %v", got, err)
 	}
 }
 

@@ -157,6 +157,13 @@ func (h *Handler) serveRPC(w http.ResponseWriter, r *http.Request, fam family, n
 			rawBody = &body
 		}
 	}
+	if fn.MediaType != "" {
+		req.accept, req.acceptErr = ParseAccept(r.Header, fn.MediaType)
+	}
+	if req.acceptErr != nil {
+		h.fail(w, r, req, req.acceptErr)
+		return
+	}
 	call := rpcCall{fn: fn, rawBody: rawBody, argsJSON: argsJSON}
 	if rawBody == nil {
 		given := map[string]bool{}
@@ -195,9 +202,6 @@ func (h *Handler) serveRPC(w http.ResponseWriter, r *http.Request, fam family, n
 		req.prefer.apply("count=" + req.prefer.Count)
 	}
 	format := bodyFormat{media: req.accept.Media, stripNulls: req.accept.NullsStrip}
-	if format.media == mediaText || format.media == mediaOctet {
-		format.media = mediaJSON
-	}
 	st, err := buildRPC(call, root, page, count, format)
 	if err != nil {
 		h.fail(w, r, req, err)
@@ -209,6 +213,10 @@ func (h *Handler) serveRPC(w http.ResponseWriter, r *http.Request, fam family, n
 		if fn.ReturnKind == schema.ReturnVoid {
 			res.body = nil
 			return http.StatusNoContent, nil
+		}
+		if req.accept.Media == mediaHandler && res.body == nil {
+			// NULL: an empty body, in the handler's media type.
+			res.body = []byte{}
 		}
 		if req.accept.Media == mediaObject && fn.ReturnsSet && res.page != 1 {
 			return 0, errSingular(res.page)

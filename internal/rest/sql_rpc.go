@@ -135,6 +135,15 @@ func buildRPC(call rpcCall, root *node, page Page, count countMode, format bodyF
 	src := s.callSource(call)
 	fn := call.fn
 	switch {
+	case format.media == mediaHandler:
+		// The function's value is the body, as it is: the bytes of a
+		// bytea, the text of anything else.
+		body := "convert_to(_f.v::text, 'UTF8')"
+		if fn.MediaBinary {
+			body = "_f.v::bytea"
+		}
+		q := "SELECT NULL::bigint AS total_count, 1::bigint AS page_count, " + body + " AS body" + responseSettings + " FROM " + src + " AS _f(v)"
+		return readStatement{SQL: q, Args: s.args}, nil
 	case root != nil:
 		if fn.ReturnKind == schema.ReturnSetOfScalar || fn.ReturnKind == schema.ReturnScalar {
 			src += " AS t0(" + quoteIdent(fn.Name) + ")"

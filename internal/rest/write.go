@@ -369,7 +369,7 @@ func (h *Handler) write(w http.ResponseWriter, req *request, t *schema.Table, q 
 		pref.apply(fmt.Sprintf("max-affected=%d", pref.MaxAffected))
 	}
 	format := bodyFormat{media: req.accept.Media, stripNulls: req.accept.NullsStrip}
-	if format.media == mediaCSV || format.media == mediaText || format.media == mediaOctet {
+	if format.media == mediaCSV {
 		format.media = mediaJSON
 	}
 	st := buildWrite(spec, format)

@@ -118,7 +118,9 @@ select p.oid, n.nspname, p.proname,
        coalesce(p.proargnames, '{}'),
        p.prorettype, format_type(p.prorettype, null), p.proretset,
        rt.typtype::text, rt.typrelid, coalesce(rc.relkind::text, ''),
-       p.provolatile::text, p.provariadic <> 0, p.proretset and p.prorows = 1
+       p.provolatile::text, p.provariadic <> 0, p.proretset and p.prorows = 1,
+       case when rt.typtype = 'd' and not p.proretset and rt.typname ~ '^[^/]+/[^/]+$' then rt.typname else '' end,
+       rt.typtype = 'd' and rt.typbasetype = 'bytea'::regtype
 from pg_proc p
 join pg_namespace n on n.oid = p.pronamespace
 join pg_type rt on rt.oid = p.prorettype
@@ -390,7 +392,7 @@ func (l *loader) scanFunctions(rows pgx.Rows) error {
 	)
 	_, err := pgx.ForEachRow(rows, []any{&f.OID, &f.Schema, &f.Name, &f.Comment, &nDefaults, &argTypes, &argFormats,
 		&argModes, &argNames, &f.ReturnTypeOID, &f.ReturnType, &f.ReturnsSet, &retType, &retRel, &retRelKind,
-		&volatility, &f.Variadic, &f.SingleRow}, func() error {
+		&volatility, &f.Variadic, &f.SingleRow, &f.MediaType, &f.MediaBinary}, func() error {
 		fn := f
 		fn.Args = make([]Arg, len(argTypes))
 		for i := range argTypes {

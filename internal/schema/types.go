@@ -360,8 +360,14 @@ type Function struct {
 	ReturnsSet    bool
 	// SingleRow reports a set-returning function declared ROWS 1, which
 	// PostgREST takes as a to-one computed relationship.
-	SingleRow  bool
-	ReturnKind ReturnKind
+	SingleRow bool
+	// MediaType is the media type a function returning a domain named
+	// after one answers in (PostgREST's media type handlers), such as
+	// "text/html", "image/png" or "*/*"; MediaBinary says that the domain
+	// is over bytea, so that its bytes are the body.
+	MediaType   string
+	MediaBinary bool
+	ReturnKind  ReturnKind
 	// ReturnTable is the relation whose row type the function returns
 	// (composite and setof composite of a table or view), so its result can
 	// be embedded from and filtered like that relation.
