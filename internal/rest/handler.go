@@ -117,9 +117,12 @@ type request struct {
 	prefer Prefer
 	accept Accept
 	// acceptErr is the 406 for an Accept header that none of the built-in
-	// representations meets; a function with a media type handler may
-	// still meet it.
+	// representations meets; a media type handler may still meet it.
 	acceptErr error
+	// handler is the aggregate that renders a read's rows when the
+	// request chose a media type handler of a relation (accept.Media is
+	// mediaHandler).
+	handler *schema.MediaHandler
 	// byKey is set for /api/v1/tables/{table}/{id}.
 	byKey []string
 	rpc   bool
@@ -301,6 +304,33 @@ func (h *Handler) begin(r *http.Request, fam family, name string) (*request, str
 	return req, name, nil
 }
 
+// negotiateHandler chooses the representation of a read among the
+// built-in ones and the media type handlers hs of what it reads. A handler
+// for the rows of one relation takes its columns exactly, so it applies
+// only to a read without select=, as in PostgREST; one for any rows
+// (anyelement) applies to every read.
+func negotiateHandler(req *request, hs []*schema.MediaHandler) {
+	if len(hs) == 0 {
+		return
+	}
+	hasSelect := strings.Contains(req.r.URL.RawQuery, "select=") && req.r.URL.Query().Has("select")
+	types := make([]string, 0, len(hs))
+	for _, mh := range hs {
+		if mh.Any || !hasSelect {
+			types = append(types, mh.MediaType)
+		}
+	}
+	req.accept, req.acceptErr = ParseAccept(req.r.Header, types...)
+	if req.accept.Media == mediaHandler {
+		for _, mh := range hs {
+			if mh.MediaType == req.accept.Handler {
+				req.handler = mh
+				break
+			}
+		}
+	}
+}
+
 func (h *Handler) planner() *planner {
 	return &planner{aggregates: h.cfg.AggregatesEnabled, maxDepth: h.cfg.MaxEmbedDepth}
 }
@@ -319,17 +349,21 @@ func (h *Handler) serveTable(w http.ResponseWriter, r *http.Request, fam family,
 		h.fail(w, r, req, err)
 		return
 	}
-	if req.acceptErr != nil {
-		h.fail(w, r, req, req.acceptErr)
-		return
-	}
 	req.byKey = byKey
 	t := req.cache.Table(req.schema, name)
 	if t == nil {
 		h.fail(w, r, req, errUnknownTable(req.schema, name, req.cache))
 		return
 	}
-	if byKey == nil && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+	read := byKey == nil && (r.Method == http.MethodGet || r.Method == http.MethodHead)
+	if read {
+		negotiateHandler(req, t.MediaHandlers)
+	}
+	if req.acceptErr != nil {
+		h.fail(w, r, req, req.acceptErr)
+		return
+	}
+	if read {
 		pr, err := h.prepareRead(req, t, name)
 		if err != nil {
 			h.fail(w, r, req, err)
@@ -436,7 +470,7 @@ func (h *Handler) compileRead(req *request, t *schema.Table, q *Query, sh *shape
 	page = page.intersect(q.Offset[""], q.Limit[""], hasKey(q.Offset, ""), hasKey(q.Limit, ""))
 	page = h.maxRowsPage(page)
 	count := countMode(req.prefer.Count)
-	format := bodyFormat{media: req.accept.Media, stripNulls: req.accept.NullsStrip}
+	format := bodyFormat{media: req.accept.Media, stripNulls: req.accept.NullsStrip, handler: req.handler, rowType: t.QualifiedName().Quoted()}
 	var params []QueryParam
 	if sh != nil {
 		params = sh.params
@@ -468,8 +502,17 @@ func (h *Handler) runRead(w http.ResponseWriter, req *request, t *schema.Table, 
 			}
 			return 0, errSingular(res.page)
 		}
+		handlerBody(req, res)
 		return rangeStatus(page, res)
 	})
+}
+
+// handlerBody makes a media type handler's NULL an empty body, which is
+// still answered in the handler's media type.
+func handlerBody(req *request, res *result) {
+	if req.accept.Media == mediaHandler && res.body == nil {
+		res.body = []byte{}
+	}
 }
 
 func hasKey[V any](m map[string]V, k string) bool {

@@ -646,7 +646,16 @@ func (g *oaGen) tableSchemas(t *schema.Table) {
 	g.doc.Components.Schemas[k] = row
 	rows := &openapi.Schema{Type: "array", Items: openapi.SchemaRef(k)}
 	one := openapi.SchemaRef(k)
-	g.doc.Components.Responses["rows."+k] = &openapi.Response{Description: "The rows.", Content: oaRowContent(rows, one), Headers: oaReadHeaders()}
+	read := oaRowContent(rows, one)
+	for _, mh := range t.MediaHandlers {
+		// A media type handler: the rows as its aggregate renders them.
+		raw := &openapi.Schema{Type: "string", Description: "Rendered by " + mh.Aggregate.String() + "."}
+		if mh.Binary {
+			raw.Format = "binary"
+		}
+		read[mh.MediaType] = &openapi.MediaType{Schema: raw}
+	}
+	g.doc.Components.Responses["rows."+k] = &openapi.Response{Description: "The rows.", Content: read, Headers: oaReadHeaders()}
 	g.doc.Components.Responses["partial."+k] = &openapi.Response{Description: "A part of the rows (Range / limit), with Content-Range.", Content: oaRowContent(rows, nil), Headers: oaReadHeaders()}
 	g.doc.Components.Responses["written."+k] = &openapi.Response{Description: "Done; with Prefer: return=representation, the rows written.", Content: oaRowContent(rows, one)}
 	if t.Updatable && t.Kind != schema.KindMaterializedView {

@@ -84,6 +84,7 @@ func openAPICache() *schema.Cache {
 	stats := fn("public", "stats", schema.Stable, schema.ReturnTable, "record", true)
 	stats.ReturnColumns = []schema.Arg{{Name: "status", Type: "public.order_status", Mode: schema.ArgTable}, {Name: "n", Type: "bigint", Mode: schema.ArgTable}}
 	total := fn("inventory", "total_quantity", schema.Stable, schema.ReturnScalar, "bigint", false)
+	orders.MediaHandlers = []*schema.MediaHandler{{MediaType: "text/tab-separated-values", Aggregate: schema.QualifiedName{Schema: "public", Name: "orders_tsv"}}}
 	png := fn("public", "signature", schema.Immutable, schema.ReturnScalar, `"image/png"`, false)
 	png.MediaType, png.MediaBinary = "image/png", true
 
@@ -290,6 +291,9 @@ func TestOpenAPIMergedDocument(t *testing.T) {
 	}
 	if mt := doc.Paths["/rest/v1/rpc/signature"].Get.Responses["200"].Content["image/png"]; mt == nil || mt.Schema.Format != "binary" {
 		t.Errorf("a media type handler's response: %+v", mt)
+	}
+	if mt := doc.Components.Responses["rows.public.orders"].Content["text/tab-separated-values"]; mt == nil || mt.Schema.Type != "string" {
+		t.Errorf("a table's media type handler: %+v", mt)
 	}
 	var getArgs []string
 	for _, p := range doc.Paths["/rest/v1/rpc/add_numbers"].Get.Parameters {

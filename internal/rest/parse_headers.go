@@ -4,6 +4,7 @@ import (
 	"mime"
 	"net/http"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -181,17 +182,25 @@ type acceptRange struct {
 }
 
 // ParseAccept picks the representation: the acceptable media type with the
-// highest quality that Fluxbase produces. None → 406 PGRST107. handler,
-// when not empty, is the media type of a function's handler (PostgREST's
-// media type handlers: it returns a domain of that name), which the
-// request gets when it accepts it before any other; "*/*" is the handler
-// for every request.
-func ParseAccept(h http.Header, handler string) (Accept, error) {
-	if handler == "*/*" {
-		return Accept{Media: mediaHandler, Handler: handler}, nil
+// highest quality that Fluxbase produces. None → 406 PGRST107. handlers are
+// the media types of the endpoint's media type handlers (PostgREST's: a
+// function returning a domain of that name, or an aggregate for a
+// relation's rows), which the request gets when it accepts one of them
+// before any other representation; they override the built-in JSON and
+// CSV, not the vendor types, and "*/*" answers every request.
+func ParseAccept(h http.Header, handlers ...string) (Accept, error) {
+	handles := func(typ string) bool {
+		return typ != "" && !strings.HasPrefix(typ, "application/vnd.pgrst.") && slices.Contains(handlers, typ)
+	}
+	handler := func(typ string) Accept { return Accept{Media: mediaHandler, Handler: typ} }
+	if handles("*/*") {
+		return handler("*/*"), nil
 	}
 	raw := strings.Join(h.Values("Accept"), ",")
 	if strings.TrimSpace(raw) == "" {
+		if handles(mediaJSON) {
+			return handler(mediaJSON), nil
+		}
 		return Accept{Media: mediaJSON}, nil
 	}
 	var ranges []acceptRange
@@ -218,8 +227,11 @@ func ParseAccept(h http.Header, handler string) (Accept, error) {
 			continue
 		}
 		a := Accept{NullsStrip: r.params["nulls"] == "stripped"}
-		if handler != "" && r.typ == handler {
-			return Accept{Media: mediaHandler, Handler: handler}, nil
+		if handles(r.typ) {
+			return handler(r.typ), nil
+		}
+		if (r.typ == "*/*" || r.typ == "application/*") && handles(mediaJSON) {
+			return handler(mediaJSON), nil
 		}
 		switch r.typ {
 		case "application/json", "*/*", "application/*":

@@ -430,6 +430,16 @@ func TestParseAccept(t *testing.T) {
 			t.Errorf("ParseAccept(%q) with an image/png handler = %#v, %v; want %#v", in, got, err, want)
 		}
 	}
+	// A handler of application/json overrides the built-in JSON, also for
+	// */* and no Accept at all; the vendor types stay built in.
+	for _, in := range []string{"", "*/*", "application/json"} {
+		if got, _ := ParseAccept(http.Header{"Accept": {in}}, "application/json"); got.Handler != "application/json" {
+			t.Errorf("ParseAccept(%q) with a JSON handler = %#v", in, got)
+		}
+	}
+	if got, _ := ParseAccept(http.Header{"Accept": {mediaObject}}, mediaObject); got.Media != mediaObject {
+		t.Errorf("a handler overrode a vendor type: %#v", got)
+	}
 	if got, err := ParseAccept(http.Header{"Accept": {"app/bingo"}}, "*/*"); err != nil || got.Handler != "*/*" {
 		t.Errorf("the */* handler did not answer app/bingo: %#v, %v", got, err)
 	}

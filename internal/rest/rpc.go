@@ -157,8 +157,11 @@ func (h *Handler) serveRPC(w http.ResponseWriter, r *http.Request, fam family, n
 			rawBody = &body
 		}
 	}
+	rt := returnTable(cache, fn)
 	if fn.MediaType != "" {
 		req.accept, req.acceptErr = ParseAccept(r.Header, fn.MediaType)
+	} else if rt != nil && fn.ReturnsSet {
+		negotiateHandler(req, rt.MediaHandlers)
 	}
 	if req.acceptErr != nil {
 		h.fail(w, r, req, req.acceptErr)
@@ -180,7 +183,7 @@ func (h *Handler) serveRPC(w http.ResponseWriter, r *http.Request, fam family, n
 	var root *node
 	scalar := fn.ReturnKind == schema.ReturnScalar || fn.ReturnKind == schema.ReturnSetOfScalar
 	shaped := q.HasSelect || len(q.Filters) > 0 || len(q.Trees) > 0 || len(q.Order) > 0
-	if rt := returnTable(cache, fn); rt != nil && fn.ReturnKind != schema.ReturnVoid && (!scalar || (fn.ReturnsSet && shaped)) {
+	if rt != nil && fn.ReturnKind != schema.ReturnVoid && (!scalar || (fn.ReturnsSet && shaped)) {
 		p := h.planner()
 		p.cache = cache
 		root, err = p.planRead(rt, q)
@@ -201,7 +204,10 @@ func (h *Handler) serveRPC(w http.ResponseWriter, r *http.Request, fam family, n
 	if count != countNone {
 		req.prefer.apply("count=" + req.prefer.Count)
 	}
-	format := bodyFormat{media: req.accept.Media, stripNulls: req.accept.NullsStrip}
+	format := bodyFormat{media: req.accept.Media, stripNulls: req.accept.NullsStrip, handler: req.handler}
+	if rt != nil {
+		format.rowType = rt.QualifiedName().Quoted()
+	}
 	st, err := buildRPC(call, root, page, count, format)
 	if err != nil {
 		h.fail(w, r, req, err)
@@ -214,10 +220,7 @@ func (h *Handler) serveRPC(w http.ResponseWriter, r *http.Request, fam family, n
 			res.body = nil
 			return http.StatusNoContent, nil
 		}
-		if req.accept.Media == mediaHandler && res.body == nil {
-			// NULL: an empty body, in the handler's media type.
-			res.body = []byte{}
-		}
+		handlerBody(req, res)
 		if req.accept.Media == mediaObject && fn.ReturnsSet && res.page != 1 {
 			return 0, errSingular(res.page)
 		}

@@ -112,6 +112,24 @@ func TestScenarioRepresentations(t *testing.T) {
 		sc("Server-Timing on writes", http.MethodPost, "/rest/v1/page_views", a, map[string]any{"path": "/timing"}, 201,
 			hdrMatch("Server-Timing", `transaction;dur=[0-9.]+`)),
 		get("Server-Timing on errors from the database", "/rest/v1/products?id=eq.abc", a, 400, hdrMatch("Server-Timing", `parse;dur=`)),
+
+		// Media type handlers of rows: aggregates returning a media type
+		// domain, for one table's rows or for any.
+		get("a table's handler renders its rows", "/rest/v1/tags?id=lt.3&order=id", h(a, "Accept", "text/tab-separated-values"), 200,
+			bodyIs("id\tname\n1\tsale\n2\tnew\n"), hdr("Content-Type", "text/tab-separated-values")),
+		get("a table's handler over no rows is an empty body", "/rest/v1/tags?id=eq.999", h(a, "Accept", "text/tab-separated-values"), 200,
+			empty(), hdr("Content-Type", "text/tab-separated-values")),
+		get("a table's handler needs all its columns", "/rest/v1/tags?select=id,name", h(a, "Accept", "text/tab-separated-values"), 406,
+			pgErr("PGRST107")),
+		get("another table has no such handler", "/rest/v1/categories", h(a, "Accept", "text/tab-separated-values"), 406,
+			pgErr("PGRST107")),
+		get("an anyelement handler renders any rows, selected ones too", "/rest/v1/categories?select=id,name&id=lt.3&order=id", h(a, "Accept", "application/x-ndjson"), 200,
+			bodyIs("{\"id\":1,\"name\":\"Electronics\"}\n{\"id\":2,\"name\":\"Computers\"}\n"), hdr("Content-Type", "application/x-ndjson")),
+		get("a handler for a function's rows", "/rest/v1/rpc/products_in_category?category=6&select=id,name&order=id", h(a, "Accept", "application/x-ndjson"), 200,
+			bodyIs("{\"id\":6,\"name\":\"Dune\"}\n{\"id\":7,\"name\":\"Foundation\"}\n")),
+		get("JSON stays the default next to handlers", "/rest/v1/tags?id=eq.1", a, 200, isJSON(`[{"id":1,"name":"sale"}]`)),
+		get("the vendor types are not overridden", "/rest/v1/tags?id=eq.1", h(a, "Accept", "application/vnd.pgrst.object+json, text/tab-separated-values"), 200,
+			isJSON(`{"id":1,"name":"sale"}`)),
 	})
 }
 

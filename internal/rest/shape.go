@@ -76,6 +76,7 @@ func readShape(req *request, name string) *shape {
 	k = appendKeyString(k, name)
 	k = appendKeyString(k, r.Header.Get("Range"))
 	k = appendKeyString(k, req.accept.Media)
+	k = appendKeyString(k, req.accept.Handler)
 	k = appendKeyBool(k, req.accept.NullsStrip)
 	k = appendKeyString(k, req.prefer.Count)
 	sh := &shape{params: params}

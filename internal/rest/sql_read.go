@@ -15,6 +15,10 @@ import (
 type bodyFormat struct {
 	media      string
 	stripNulls bool
+	// handler renders the rows when media is mediaHandler, taking them as
+	// rowType (a quoted, qualified relation name) unless it takes any rows.
+	handler *schema.MediaHandler
+	rowType string
 }
 
 // jsonBodyExpr renders the aggregate that turns the rows of alias into
@@ -25,6 +29,19 @@ func jsonBodyExpr(alias string, f bodyFormat) string {
 		agg = "json_strip_nulls(" + agg + ")"
 	}
 	switch f.media {
+	case mediaHandler:
+		if f.handler == nil {
+			break
+		}
+		arg := alias
+		if !f.handler.Any {
+			arg += "::" + f.rowType
+		}
+		v := qualified(f.handler.Aggregate.Schema, f.handler.Aggregate.Name) + "(" + arg + ")"
+		if f.handler.Binary {
+			return v + "::bytea"
+		}
+		return "convert_to(" + v + "::text, 'UTF8')"
 	case mediaObject:
 		return "coalesce((" + agg + "->0)::text, '')"
 	case mediaCSV:

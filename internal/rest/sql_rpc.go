@@ -135,7 +135,7 @@ func buildRPC(call rpcCall, root *node, page Page, count countMode, format bodyF
 	src := s.callSource(call)
 	fn := call.fn
 	switch {
-	case format.media == mediaHandler:
+	case format.media == mediaHandler && format.handler == nil:
 		// The function's value is the body, as it is: the bytes of a
 		// bytea, the text of anything else.
 		body := "convert_to(_f.v::text, 'UTF8')"

@@ -138,6 +138,22 @@ where a.attnum > 0 and not a.attisdropped
   and c.reltype in (select p.prorettype from pg_proc p join pg_namespace n on n.oid = p.pronamespace where n.nspname = any($1))
 order by a.attrelid, a.attnum`
 
+// mediaAggregatesSQL lists the aggregates of the exposed schemas whose
+// result is a domain named after a media type (media type handlers): the
+// type of rows they take (0 for anyelement), the media type and whether
+// the domain is over bytea.
+const mediaAggregatesSQL = `
+select n.nspname, p.proname,
+       case when p.proargtypes[0] = 'anyelement'::regtype then 0 else p.proargtypes[0] end,
+       rt.typname, rt.typbasetype = 'bytea'::regtype
+from pg_aggregate a
+join pg_proc p on p.oid = a.aggfnoid
+join pg_namespace n on n.oid = p.pronamespace
+join pg_type rt on rt.oid = p.prorettype
+where n.nspname = any($1) and p.pronargs = 1
+  and rt.typtype = 'd' and rt.typname ~ '^[^/]+/[^/]+$'
+order by n.nspname, p.proname, p.oid`
+
 const enumsSQL = `
 select t.oid, n.nspname, t.typname, array_agg(e.enumlabel::text order by e.enumsortorder)
 from pg_enum e
@@ -189,6 +205,7 @@ func loadCatalog(ctx context.Context, pool *pgxpool.Pool, schemas []string) (*Ca
 		keys:      map[uint32][]keyInfo{},
 		views:     map[uint32][]viewColumnOrigin{},
 		composite: map[uint32][]Arg{},
+		mediaAggs: map[uint32][]*MediaHandler{},
 	}
 
 	b := &pgx.Batch{}
@@ -201,6 +218,7 @@ func loadCatalog(ctx context.Context, pool *pgxpool.Pool, schemas []string) (*Ca
 	b.Queue(viewsSQL).Query(l.scanViews)
 	b.Queue(compositeColumnsSQL, schemas).Query(l.scanComposite)
 	b.Queue(functionsSQL, schemas).Query(l.scanFunctions)
+	b.Queue(mediaAggregatesSQL, schemas).Query(l.scanMediaAggregates)
 	var fingerprint string
 	b.Queue(fingerprintSQL).QueryRow(func(r pgx.Row) error { return r.Scan(&fingerprint) })
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
@@ -223,12 +241,27 @@ type loader struct {
 	views     map[uint32][]viewColumnOrigin
 	composite map[uint32][]Arg
 	funcs     []*Function
+	// mediaAggs are the media type handlers by the row type they take (0
+	// for anyelement).
+	mediaAggs map[uint32][]*MediaHandler
 	// resolvedViews maps a view's OID to, per view column, the base table
 	// column it shows (zero for expressions), through views of views.
 	resolvedViews map[uint32][]baseCol
 	// viewsByBase lists, per base table, the exposed views showing some of
 	// its columns.
 	viewsByBase map[uint32][]*Table
+}
+
+func (l *loader) scanMediaAggregates(rows pgx.Rows) error {
+	var h MediaHandler
+	var rowType uint32
+	_, err := pgx.ForEachRow(rows, []any{&h.Aggregate.Schema, &h.Aggregate.Name, &rowType, &h.MediaType, &h.Binary}, func() error {
+		mh := h
+		mh.Any = rowType == 0
+		l.mediaAggs[rowType] = append(l.mediaAggs[rowType], &mh)
+		return nil
+	})
+	return err
 }
 
 func (l *loader) scanEnums(rows pgx.Rows) error {
@@ -559,6 +592,23 @@ func (l *loader) assemble() {
 		}
 		t.ComputedFields[f.Name] = &ComputedField{Function: f, ReturnType: f.ReturnType, ReturnsSet: f.ReturnsSet, ReturnTable: f.ReturnTable,
 			ToOne: !f.ReturnsSet || f.SingleRow}
+	}
+
+	// Media type handlers: a relation's own, then those for any rows of a
+	// media type it has none of its own for.
+	for rowType, hs := range l.mediaAggs {
+		if t := l.byRowType[rowType]; t != nil && rowType != 0 {
+			t.MediaHandlers = hs
+		}
+	}
+	if anyRows := l.mediaAggs[0]; len(anyRows) > 0 {
+		for _, t := range l.c.Tables {
+			for _, h := range anyRows {
+				if !slices.ContainsFunc(t.MediaHandlers, func(o *MediaHandler) bool { return o.MediaType == h.MediaType }) {
+					t.MediaHandlers = append(t.MediaHandlers, h)
+				}
+			}
+		}
 	}
 
 	l.relationships()

@@ -148,8 +148,27 @@ type Table struct {
 	// ComputedFields are functions taking this relation's row type as their
 	// only required argument, by function name.
 	ComputedFields map[string]*ComputedField
+	// MediaHandlers are the aggregates that render this relation's rows in
+	// a media type of their own (see MediaHandler): its own, then those
+	// taking any rows, for the media types it has none of its own for.
+	MediaHandlers []*MediaHandler
 	// RLSEnabled reports row level security on the table.
 	RLSEnabled bool
+}
+
+// MediaHandler is an aggregate that renders rows in a media type:
+// PostgREST's media type handler for tables, views and set-returning
+// functions. Its result type is a domain named after the media type, such
+// as "text/tab-separated-values" or "application/vnd.twkb".
+type MediaHandler struct {
+	MediaType string
+	// Aggregate is the aggregate's schema and name.
+	Aggregate QualifiedName
+	// Binary says the domain is over bytea: its bytes are the body.
+	Binary bool
+	// Any says it takes anyelement (any row) rather than the row type of
+	// one relation, which then takes the relation's columns exactly.
+	Any bool
 }
 
 // QualifiedName returns the table's schema and name.
