@@ -318,6 +318,12 @@ func TestInjectionCorpus(t *testing.T) {
 			return probe{target: "Accept", path: "/rest/v1/products?select=id", headers: map[string]string{"Accept": p.s}}
 		},
 		func(p payload) probe {
+			return probe{target: "Accept of rows with media type handlers", path: "/rest/v1/tags?id=lt.3", headers: map[string]string{"Accept": p.s}}
+		},
+		func(p payload) probe {
+			return probe{target: "Accept of a media type handler function", path: "/rest/v1/rpc/welcome_page", headers: map[string]string{"Accept": p.s}}
+		},
+		func(p payload) probe {
 			return probe{target: "Prefer", path: "/rest/v1/products?select=id", headers: map[string]string{"Prefer": p.s}}
 		},
 		func(p payload) probe {
