@@ -369,9 +369,6 @@ func (h *Handler) write(w http.ResponseWriter, req *request, t *schema.Table, q 
 		pref.apply(fmt.Sprintf("max-affected=%d", pref.MaxAffected))
 	}
 	format := bodyFormat{media: req.accept.Media, stripNulls: req.accept.NullsStrip}
-	if format.media == mediaCSV {
-		format.media = mediaJSON
-	}
 	st := buildWrite(spec, format)
 	req.timing.phase("plan")
 	h.run(w, req, st, false, Page{Limit: -1}, func(res *result) (int, error) {
