@@ -173,15 +173,24 @@ func buildRPC(call rpcCall, root *node, page Page, count countMode, format bodyF
 		}
 		agg := "coalesce(json_agg(_f.v), '[]')::text"
 		if format.media == mediaCSV {
-			agg = "coalesce(string_agg(_f.v::text, chr(10)), '')"
+			agg = "CASE WHEN count(*) > 0 THEN 'pgrst_scalar' ELSE '' END || chr(10) || coalesce(string_agg(" + csvScalar + ", chr(10)), '')"
 		}
 		q := "SELECT " + total + " AS total_count, count(*) AS page_count, " + agg + " AS body" + responseSettings + " FROM (SELECT v FROM " + src + " AS _f(v)" + limit + offset + ") _f"
 		return readStatement{SQL: q, Args: s.args}, nil
 	default:
-		q := "SELECT NULL::bigint AS total_count, 1::bigint AS page_count, to_json(_f.v)::text AS body" + responseSettings + " FROM " + src + " AS _f(v)"
+		body := "to_json(_f.v)::text"
+		if format.media == mediaCSV {
+			body = "'pgrst_scalar' || chr(10) || " + csvScalar
+		}
+		q := "SELECT NULL::bigint AS total_count, 1::bigint AS page_count, " + body + " AS body" + responseSettings + " FROM " + src + " AS _f(v)"
 		return readStatement{SQL: q, Args: s.args}, nil
 	}
 }
+
+// csvScalar renders a function's scalar value _f.v as a CSV field, as
+// PostgREST does under its column pgrst_scalar: the text of a one-column
+// record without its parentheses, which quotes as CSV does.
+const csvScalar = "substr(ROW(_f.v)::text, 2, length(ROW(_f.v)::text) - 2)"
 
 func singleRowBody(f bodyFormat) string {
 	agg := "json_agg(_s)"
