@@ -2,6 +2,7 @@ package rest
 
 import (
 	"errors"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -119,6 +120,37 @@ func FuzzParseLogicTree(f *testing.F) {
 		out := s.treeSQL(rt, "t0")
 		if strings.Count(out, "(") != strings.Count(out, ")") {
 			t.Fatalf("unbalanced SQL %q", out)
+		}
+	})
+}
+
+// FuzzParseAccept feeds arbitrary Accept headers, with and without media
+// type handlers: nothing may panic, a rejection is 406 PGRST107, and a
+// chosen handler is one of those offered.
+func FuzzParseAccept(f *testing.F) {
+	for _, s := range []string{
+		"", "*/*", "application/json", "text/csv;q=0.5, application/json", "image/png, */*;q=0.8",
+		"text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8", "application/vnd.pgrst.object+json;nulls=stripped",
+		`application/vnd.pgrst.plan+json; for="text/csv"; options=analyze|verbose`, "text/plain;q=abc", ";;,,", "a/b;q=-1",
+	} {
+		f.Add(s, "image/png")
+		f.Add(s, "*/*")
+		f.Add(s, "")
+	}
+	f.Fuzz(func(t *testing.T, accept, handler string) {
+		a, err := ParseAccept(http.Header{"Accept": {accept}}, handler)
+		if err != nil {
+			var he *httpx.Error
+			if !errors.As(err, &he) || he.Status != http.StatusNotAcceptable || he.Code != "PGRST107" {
+				t.Fatalf("rejection %v is not 406 PGRST107", err)
+			}
+			return
+		}
+		if a.Media == mediaHandler && a.Handler != handler {
+			t.Fatalf("chose the handler %q, offered %q", a.Handler, handler)
+		}
+		if a.Media == "" {
+			t.Fatal("no representation chosen and no error")
 		}
 	})
 }
