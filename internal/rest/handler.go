@@ -313,7 +313,7 @@ func negotiateHandler(req *request, hs []*schema.MediaHandler) {
 	if len(hs) == 0 {
 		return
 	}
-	hasSelect := strings.Contains(req.r.URL.RawQuery, "select=") && req.r.URL.Query().Has("select")
+	hasSelect := req.r.URL.Query().Has("select")
 	types := make([]string, 0, len(hs))
 	for _, mh := range hs {
 		if mh.Any || !hasSelect {
