@@ -108,6 +108,15 @@ where r.rulename = '_RETURN' and c.relkind in ('v', 'm')
   and n.nspname not in ` + systemSchemas + `
 order by r.ev_class`
 
+// bytesDomainSQL tells whether the type rt is a domain over bytea, through
+// domains over domains.
+const bytesDomainSQL = `(rt.typtype = 'd' and 'bytea'::regtype in (
+         with recursive base(t) as (
+           select rt.typbasetype
+           union all
+           select d.typbasetype from base join pg_type d on d.oid = base.t and d.typtype = 'd')
+         select t from base))`
+
 const functionsSQL = `
 select p.oid, n.nspname, p.proname,
        coalesce((select description from pg_description where objoid = p.oid and classoid = 'pg_proc'::regclass and objsubid = 0), ''),
@@ -120,7 +129,7 @@ select p.oid, n.nspname, p.proname,
        rt.typtype::text, rt.typrelid, coalesce(rc.relkind::text, ''),
        p.provolatile::text, p.provariadic <> 0, p.proretset and p.prorows = 1,
        case when rt.typtype = 'd' and not p.proretset and rt.typname ~ '^[^/]+/[^/]+$' then rt.typname else '' end,
-       rt.typtype = 'd' and rt.typbasetype = 'bytea'::regtype
+       ` + bytesDomainSQL + `
 from pg_proc p
 join pg_namespace n on n.oid = p.pronamespace
 join pg_type rt on rt.oid = p.prorettype
@@ -145,7 +154,7 @@ order by a.attrelid, a.attnum`
 const mediaAggregatesSQL = `
 select n.nspname, p.proname,
        case when p.proargtypes[0] = 'anyelement'::regtype then 0 else p.proargtypes[0] end,
-       rt.typname, rt.typbasetype = 'bytea'::regtype
+       rt.typname, ` + bytesDomainSQL + `
 from pg_aggregate a
 join pg_proc p on p.oid = a.aggfnoid
 join pg_namespace n on n.oid = p.pronamespace
