@@ -3,11 +3,13 @@ package httpx
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"strconv"
+	"syscall"
 )
 
 // A request that net/http cannot parse (an undecodable path such as
@@ -44,10 +46,19 @@ func (l jsonErrorListener) Accept() (net.Conn, error) {
 }
 
 // jsonErrorConn is a connection whose writes are net/http's own error
-// answers are rewritten. It forwards ReadFrom and CloseWrite, which
-// net/http looks for on its connections (sendfile and splice for file
-// downloads, a clean close after 431).
+// answers are rewritten. It forwards what is looked for on connections
+// beyond net.Conn: ReadFrom and CloseWrite by net/http (sendfile and
+// splice for file downloads, a clean close after 431), SyscallConn by the
+// realtime server (a hijacked WebSocket waits for input without a
+// goroutine of its own, and writes without one).
 type jsonErrorConn struct{ net.Conn }
+
+func (c *jsonErrorConn) SyscallConn() (syscall.RawConn, error) {
+	if sc, ok := c.Conn.(syscall.Conn); ok {
+		return sc.SyscallConn()
+	}
+	return nil, errors.ErrUnsupported
+}
 
 func (c *jsonErrorConn) Write(b []byte) (int, error) {
 	if rewritten := rewriteNetHTTPError(b); rewritten != nil {

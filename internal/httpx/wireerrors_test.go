@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -153,7 +154,28 @@ func TestJSONErrorsLeavesResponsesAlone(t *testing.T) {
 		}
 	}
 
-	// A hijacked connection (a WebSocket) carries its handler's bytes.
+	// A hijacked connection (a WebSocket) carries its handler's bytes,
+	// and still offers the socket itself to wait on without a goroutine.
+	mux.HandleFunc("/raw", func(w http.ResponseWriter, r *http.Request) {
+		c, _, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer c.Close()
+		sc, ok := c.(syscall.Conn)
+		if !ok {
+			t.Errorf("the hijacked %T is not a syscall.Conn", c)
+			return
+		}
+		if _, err := sc.SyscallConn(); err != nil {
+			t.Errorf("SyscallConn: %v", err)
+		}
+		_, _ = io.WriteString(c, "HTTP/1.1 204 No Content\r\n\r\n")
+	})
+	if resp, _ := sendRaw(t, addr, "GET /raw HTTP/1.1\r\nHost: x\r\n\r\n"); resp.StatusCode != 204 {
+		t.Fatalf("raw: %d", resp.StatusCode)
+	}
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
