@@ -61,6 +61,44 @@ func TestServeLifecycle(t *testing.T) {
 	requireNoCluster(t, dir, "after SIGTERM")
 }
 
+// TestSecondSignalLeavesNoCluster: a second SIGTERM during the shutdown
+// (here held up by a request whose body never finishes) exits at once, and
+// the embedded PostgreSQL still goes with it; the next start comes up.
+func TestSecondSignalLeavesNoCluster(t *testing.T) {
+	t.Parallel()
+	dir := dataDir(t)
+	in := start(t, dir, nil)
+	in.waitReady(90 * time.Second)
+
+	c, err := net.Dial("tcp", strings.TrimPrefix(in.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte("POST /rest/v1/rpc/anything HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{\"a\":")); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond) // the handler is reading the body
+	_ = in.cmd.Process.Signal(syscall.SIGTERM)
+	time.Sleep(500 * time.Millisecond)
+	if !in.running() {
+		t.Fatalf("the shutdown did not wait for the request in flight:\n%s", in.out.String())
+	}
+	_ = in.cmd.Process.Signal(syscall.SIGTERM)
+	if !in.wait(20 * time.Second) {
+		t.Fatalf("a second SIGTERM did not end fluxbase:\n%s", in.out.String())
+	}
+	if !strings.Contains(in.out.String(), "second signal") {
+		t.Fatalf("no second signal was logged:\n%s", in.out.String())
+	}
+	requireNoCluster(t, dir, "after a second SIGTERM")
+
+	next := start(t, dir, nil)
+	next.waitReady(90 * time.Second)
+	next.stop()
+	requireNoCluster(t, dir, "after SIGTERM")
+}
+
 // TestKill9Recovery: after fluxbase is killed with SIGKILL its postmaster
 // keeps running; the next start takes it over and comes up.
 func TestKill9Recovery(t *testing.T) {

@@ -223,6 +223,7 @@ func StartEmbedded(ctx context.Context, opts EmbeddedOptions, log *slog.Logger) 
 	} else {
 		e.done = make(chan struct{})
 		go e.supervise(p)
+		owned.add(e)
 	}
 	e.log.Info("embedded PostgreSQL ready",
 		"data_dir", e.dataDir, "port", e.port, "pid", p.cmd.Process.Pid,
@@ -317,6 +318,7 @@ func (e *Embedded) Stop(ctx context.Context) error {
 }
 
 func (e *Embedded) stop(ctx context.Context) error {
+	defer owned.remove(e)
 	e.mu.Lock()
 	e.stopping = true
 	p, pid := e.proc, e.pid
@@ -350,6 +352,72 @@ func (e *Embedded) stop(ctx context.Context) error {
 		e.log.Info("embedded PostgreSQL stopped", "data_dir", e.dataDir)
 	}
 	return err
+}
+
+// owned are the supervised servers this process started and has not
+// stopped, for StopOwnedNow.
+var owned ownedServers
+
+type ownedServers struct {
+	mu      sync.Mutex
+	servers map[*Embedded]struct{}
+}
+
+func (o *ownedServers) add(e *Embedded) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.servers == nil {
+		o.servers = map[*Embedded]struct{}{}
+	}
+	o.servers[e] = struct{}{}
+}
+
+func (o *ownedServers) remove(e *Embedded) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	delete(o.servers, e)
+}
+
+// StopOwnedNow ends every embedded server this process started and has
+// not stopped, at once: an immediate shutdown (SIGQUIT; PostgreSQL then
+// recovers from its WAL at the next start, as after a power cut, and no
+// committed transaction is lost), then SIGKILL for one that still runs
+// after timeout. It is for a process about to exit without its clean
+// shutdown (a second signal), so that no postmaster outlives it.
+func StopOwnedNow(timeout time.Duration) {
+	owned.mu.Lock()
+	servers := make([]*Embedded, 0, len(owned.servers))
+	for e := range owned.servers {
+		servers = append(servers, e)
+	}
+	owned.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, e := range servers {
+		wg.Go(func() { e.stopNow(timeout) })
+	}
+	wg.Wait()
+}
+
+// stopNow is StopOwnedNow for e. Marked as stopping first, e's supervisor
+// starts no new postmaster, so the one signalled is the last.
+func (e *Embedded) stopNow(timeout time.Duration) {
+	e.mu.Lock()
+	e.stopping = true
+	p := e.proc
+	e.mu.Unlock()
+	e.cancel()
+	if p == nil {
+		return
+	}
+	if err := p.cmd.Process.Signal(unix.SIGQUIT); err != nil {
+		return
+	}
+	select {
+	case <-p.exited:
+	case <-time.After(timeout):
+		_ = p.cmd.Process.Kill()
+		<-p.exited
+	}
 }
 
 // prepare validates the options and resolves everything a start needs
