@@ -155,6 +155,9 @@ func TestOneStatementPerRequest(t *testing.T) {
 		{"GET", "/rest/v1/rpc/add_numbers?a=1&b=2", "", nil, 200},
 		{"POST", "/rest/v1/rpc/products_in_category?select=id,name,categories(name)&order=id&limit=2", `{"category":3}`, nil, 200},
 		{"POST", "/rest/v1/rpc/fib", `{"n":5}`, nil, 200},
+		{"GET", "/rest/v1/tags?id=lt.3", "", map[string]string{"Accept": "text/tab-separated-values"}, 200},
+		{"GET", "/rest/v1/rpc/welcome_page?name=x", "", map[string]string{"Accept": "text/html"}, 200},
+		{"GET", "/rest/v1/categories?select=name,parent_category(name),subcategories(name)", "", nil, 200},
 	}
 	for _, c := range cases {
 		// Reads run twice: the second time shows the round trips once
