@@ -64,7 +64,7 @@ func Serve(ctx context.Context, opts Options) error {
 		(*handler.Load()).ServeHTTP(w, r)
 	}), log)
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(httpx.JSONErrors(ln)) }()
+	go func() { serveErr <- srv.Serve(httpx.JSONErrors(ln, metrics.ObserveUnparsed)) }()
 	log.Info("listening", "addr", ln.Addr().String())
 
 	// Everything started from here on is stopped by the deferred closers,

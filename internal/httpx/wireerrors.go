@@ -32,17 +32,24 @@ import (
 const netHTTPErrorHeaders = "\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n"
 
 // JSONErrors returns ln with net/http's plain-text answers to unparsable
-// requests rewritten as Fluxbase's JSON errors.
-func JSONErrors(ln net.Listener) net.Listener { return jsonErrorListener{ln} }
+// requests rewritten as Fluxbase's JSON errors; observe, when not nil, is
+// told the status of each (such requests reach no handler, so neither the
+// access log nor the request metrics see them).
+func JSONErrors(ln net.Listener, observe func(status int)) net.Listener {
+	return jsonErrorListener{ln, observe}
+}
 
-type jsonErrorListener struct{ net.Listener }
+type jsonErrorListener struct {
+	net.Listener
+	observe func(status int)
+}
 
 func (l jsonErrorListener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
 	if err != nil {
 		return nil, err
 	}
-	return &jsonErrorConn{Conn: c}, nil
+	return &jsonErrorConn{Conn: c, observe: l.observe}, nil
 }
 
 // jsonErrorConn is a connection whose writes are net/http's own error
@@ -51,7 +58,10 @@ func (l jsonErrorListener) Accept() (net.Conn, error) {
 // splice for file downloads, a clean close after 431), SyscallConn by the
 // realtime server (a hijacked WebSocket waits for input without a
 // goroutine of its own, and writes without one).
-type jsonErrorConn struct{ net.Conn }
+type jsonErrorConn struct {
+	net.Conn
+	observe func(status int)
+}
 
 func (c *jsonErrorConn) SyscallConn() (syscall.RawConn, error) {
 	if sc, ok := c.Conn.(syscall.Conn); ok {
@@ -61,7 +71,10 @@ func (c *jsonErrorConn) SyscallConn() (syscall.RawConn, error) {
 }
 
 func (c *jsonErrorConn) Write(b []byte) (int, error) {
-	if rewritten := rewriteNetHTTPError(b); rewritten != nil {
+	if rewritten, status := rewriteNetHTTPError(b); rewritten != nil {
+		if c.observe != nil {
+			c.observe(status)
+		}
 		if _, err := c.Conn.Write(rewritten); err != nil {
 			return 0, err
 		}
@@ -84,17 +97,17 @@ func (c *jsonErrorConn) CloseWrite() error {
 	return nil
 }
 
-// rewriteNetHTTPError returns the JSON answer for b when b is one of
-// net/http's plain-text error answers, and nil otherwise.
-func rewriteNetHTTPError(b []byte) []byte {
+// rewriteNetHTTPError returns the JSON answer for b and its status when b
+// is one of net/http's plain-text error answers, and nil otherwise.
+func rewriteNetHTTPError(b []byte) ([]byte, int) {
 	const proto = "HTTP/1.1 "
 	// A success, the common case, is decided by its first bytes.
 	if len(b) < len(proto)+3 || b[len(proto)] < '4' || !bytes.HasPrefix(b, []byte(proto)) {
-		return nil
+		return nil, 0
 	}
 	statusLine, body, ok := bytes.Cut(b[len(proto):], []byte(netHTTPErrorHeaders))
 	if !ok || bytes.ContainsAny(statusLine, "\r\n") {
-		return nil
+		return nil, 0
 	}
 	code, _ := strconv.Atoi(string(statusLine[:3]))
 	// What follows the status text, as in "400 Bad Request: missing
@@ -105,15 +118,15 @@ func rewriteNetHTTPError(b []byte) []byte {
 	}
 	e := wireError(code, reason, string(body))
 	if e == nil {
-		return nil
+		return nil, 0
 	}
 	out, err := json.Marshal(e)
 	if err != nil {
-		return nil
+		return nil, 0
 	}
 	out = append(out, '\n')
 	return fmt.Appendf(nil, "HTTP/1.1 %d %s\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s",
-		e.Status, http.StatusText(e.Status), len(out), out)
+		e.Status, http.StatusText(e.Status), len(out), out), e.Status
 }
 
 // wireError is the Error for one of net/http's answers: its status code,

@@ -17,15 +17,20 @@ import (
 )
 
 // serveJSONErrors serves handler on a loopback listener wrapped by
-// httpx.JSONErrors and returns its address.
-func serveJSONErrors(t *testing.T, handler http.Handler) string {
+// httpx.JSONErrors and returns its address; the statuses of the rewritten
+// answers go to observed, when not nil.
+func serveJSONErrors(t *testing.T, handler http.Handler, observed chan<- int) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := &http.Server{Handler: handler, MaxHeaderBytes: httpx.MaxHeaderBytes, ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = srv.Serve(httpx.JSONErrors(ln)) }()
+	var observe func(int)
+	if observed != nil {
+		observe = func(status int) { observed <- status }
+	}
+	go func() { _ = srv.Serve(httpx.JSONErrors(ln, observe)) }()
 	t.Cleanup(func() { _ = srv.Close() })
 	return ln.Addr().String()
 }
@@ -55,11 +60,11 @@ func sendRaw(t *testing.T, addr, raw string) (*http.Response, []byte) {
 }
 
 func TestJSONErrorsRewritesNetHTTPAnswers(t *testing.T) {
-	reached := make(chan string, 10)
+	reached, observed := make(chan string, 10), make(chan int, 20)
 	addr := serveJSONErrors(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		reached <- r.URL.Path
 		w.WriteHeader(http.StatusNoContent)
-	}))
+	}), observed)
 	cases := []struct {
 		name, raw  string
 		status     int
@@ -95,6 +100,14 @@ func TestJSONErrorsRewritesNetHTTPAnswers(t *testing.T) {
 			}
 			if e["code"] != tc.code || !strings.Contains(e["message"].(string), tc.text) {
 				t.Fatalf("body %s, want code %s and a message with %q", body, tc.code, tc.text)
+			}
+			select {
+			case st := <-observed:
+				if st != tc.status {
+					t.Fatalf("observed status %d, want %d", st, tc.status)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("the refusal was not observed")
 			}
 		})
 	}
@@ -134,7 +147,7 @@ func TestJSONErrorsLeavesResponsesAlone(t *testing.T) {
 		_ = brw.Flush()
 		_, _ = c.Write([]byte("raw bytes"))
 	})
-	addr := serveJSONErrors(t, mux)
+	addr := serveJSONErrors(t, mux, nil)
 
 	resp, body := sendRaw(t, addr, "GET /text400 HTTP/1.1\r\nHost: x\r\n\r\n")
 	if resp.StatusCode != 400 || string(body) != "400 Bad Request\n" {

@@ -31,6 +31,7 @@ type Metrics struct {
 	duration *prometheus.HistogramVec
 	size     *prometheus.HistogramVec
 	inFlight prometheus.Gauge
+	unparsed *prometheus.CounterVec
 
 	// series caches the metrics of each method, route and status seen,
 	// so that a request does not hash its labels three times to find
@@ -81,11 +82,17 @@ func NewMetrics() *Metrics {
 			Name:      "requests_in_flight",
 			Help:      "HTTP requests currently being served.",
 		}),
+		unparsed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace,
+			Subsystem: "http",
+			Name:      "unparsed_requests_total",
+			Help:      "Requests refused before routing because they are not valid HTTP (an undecodable path, a malformed header, headers too large), by status code.",
+		}, []string{"status"}),
 	}
 	reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.requests, m.duration, m.size, m.inFlight,
+		m.requests, m.duration, m.size, m.inFlight, m.unparsed,
 	)
 	return m
 }
@@ -107,6 +114,12 @@ func (m *Metrics) Handler() http.Handler {
 // InFlight is the gauge of requests being served; the middleware increments
 // it when a request arrives and decrements it when the handler returns.
 func (m *Metrics) InFlight() prometheus.Gauge { return m.inFlight }
+
+// ObserveUnparsed records a request refused with status before routing,
+// because it is not valid HTTP.
+func (m *Metrics) ObserveUnparsed(status int) {
+	m.unparsed.WithLabelValues(strconv.Itoa(status)).Inc()
+}
 
 // ObserveHTTP records one finished request. route must be a route pattern
 // or another value from a small fixed set, never a raw path: every distinct
