@@ -52,8 +52,8 @@ func (l jsonErrorListener) Accept() (net.Conn, error) {
 	return &jsonErrorConn{Conn: c, observe: l.observe}, nil
 }
 
-// jsonErrorConn is a connection whose writes are net/http's own error
-// answers are rewritten. It forwards what is looked for on connections
+// jsonErrorConn is a connection on which net/http's own error answers are
+// rewritten. It forwards what is looked for on connections
 // beyond net.Conn: ReadFrom and CloseWrite by net/http (sendfile and
 // splice for file downloads, a clean close after 431), SyscallConn by the
 // realtime server (a hijacked WebSocket waits for input without a
@@ -106,7 +106,7 @@ func rewriteNetHTTPError(b []byte) ([]byte, int) {
 		return nil, 0
 	}
 	statusLine, body, ok := bytes.Cut(b[len(proto):], []byte(netHTTPErrorHeaders))
-	if !ok || bytes.ContainsAny(statusLine, "\r\n") {
+	if !ok || len(statusLine) < 3 || bytes.ContainsAny(statusLine, "\r\n") {
 		return nil, 0
 	}
 	code, _ := strconv.Atoi(string(statusLine[:3]))
