@@ -421,8 +421,7 @@ func FunctionName(v string, schemas []string) (schema, name string, ok bool) {
 			schema = schemas[0]
 		}
 	}
-	valid := func(s string) bool { return len(s) <= 63 && schemaNamePattern.MatchString(s) }
-	if !valid(schema) || !valid(name) {
+	if !validName(schema) || !validName(name) {
 		return "", "", false
 	}
 	return schema, name, true
@@ -431,18 +430,27 @@ func FunctionName(v string, schemas []string) (schema, name string, ok bool) {
 // StatementTimeout returns the statement timeout configured for role, and
 // whether one is.
 func (r RESTConfig) StatementTimeout(role string) (time.Duration, bool) {
+	d, ok := r.StatementTimeoutsByRole()[role]
+	return d, ok
+}
+
+// StatementTimeoutsByRole is rest.statement_timeouts as a map: for each
+// role, the first of its entries, when that entry's duration parses.
+func (r RESTConfig) StatementTimeoutsByRole() map[string]time.Duration {
+	out := map[string]time.Duration{}
+	seen := map[string]bool{}
 	for _, e := range r.StatementTimeouts {
 		name, val, ok := strings.Cut(e, "=")
-		if !ok || strings.TrimSpace(name) != role {
+		name = strings.TrimSpace(name)
+		if !ok || seen[name] {
 			continue
 		}
-		d, err := time.ParseDuration(strings.TrimSpace(val))
-		if err != nil {
-			return 0, false
+		seen[name] = true
+		if d, err := time.ParseDuration(strings.TrimSpace(val)); err == nil {
+			out[name] = d
 		}
-		return d, true
 	}
-	return 0, false
+	return out
 }
 
 // ReservedSchemas are the schemas Fluxbase owns or PostgreSQL reserves;

@@ -439,6 +439,11 @@ func (c *Config) checkStorage(ch *checker) {
 var s3BucketRE = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
 var schemaNamePattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_$]*$`)
 
+// validName reports whether s is a plain PostgreSQL identifier, as schema
+// and function names in the configuration must be: no quoting, at most 63
+// bytes.
+func validName(s string) bool { return len(s) <= 63 && schemaNamePattern.MatchString(s) }
+
 // checkREST validates the rest section.
 func (c *Config) checkREST(ch *checker) {
 	r := c.REST
@@ -450,7 +455,7 @@ func (c *Config) checkREST(ch *checker) {
 		switch {
 		case slices.Contains(ReservedSchemas, strings.ToLower(s)) || strings.HasPrefix(strings.ToLower(s), "pg_"):
 			ch.add("rest.schemas", "%q is a schema Fluxbase or PostgreSQL owns and is never exposed; list only your own schemas, such as public", s)
-		case !schemaNamePattern.MatchString(s) || len(s) > 63:
+		case !validName(s):
 			ch.add("rest.schemas", "%q is not a valid schema name; use letters, digits and _ (at most 63 bytes)", s)
 		case seen[s]:
 			ch.add("rest.schemas", "%q is listed twice", s)
@@ -464,7 +469,7 @@ func (c *Config) checkREST(ch *checker) {
 		ch.add("rest.max_embed_depth", "must be between 1 and 32, such as 8")
 	}
 	for _, s := range r.ExtraSearchPath {
-		if !schemaNamePattern.MatchString(s) || len(s) > 63 {
+		if !validName(s) {
 			ch.add("rest.extra_search_path", "%q is not a valid schema name; use letters, digits and _, such as public, extensions", s)
 		}
 	}

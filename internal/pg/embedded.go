@@ -406,17 +406,8 @@ func (e *Embedded) stopNow(timeout time.Duration) {
 	p := e.proc
 	e.mu.Unlock()
 	e.cancel()
-	if p == nil {
-		return
-	}
-	if err := p.cmd.Process.Signal(unix.SIGQUIT); err != nil {
-		return
-	}
-	select {
-	case <-p.exited:
-	case <-time.After(timeout):
-		_ = p.cmd.Process.Kill()
-		<-p.exited
+	if p != nil {
+		_ = escalate(context.Background(), []stopStep{{unix.SIGQUIT, timeout}, {unix.SIGKILL, killStopTimeout}}, p.signal, p.waitExit)
 	}
 }
 
@@ -1188,25 +1179,36 @@ func (e *Embedded) restart() (*process, error) {
 }
 
 func (e *Embedded) terminateChild(ctx context.Context, p *process) error {
-	return terminate(ctx, func(sig unix.Signal) error { return p.cmd.Process.Signal(sig) },
-		func(ctx context.Context) bool {
-			select {
-			case <-p.exited:
-				return true
-			case <-ctx.Done():
-				return false
-			}
-		})
+	return terminate(ctx, p.signal, p.waitExit)
+}
+
+func (p *process) signal(sig unix.Signal) error { return p.cmd.Process.Signal(sig) }
+
+// waitExit reports whether p exited before ctx ended.
+func (p *process) waitExit(ctx context.Context) bool {
+	select {
+	case <-p.exited:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// stopStep is one signal of a shutdown and how long it is given.
+type stopStep struct {
+	sig  unix.Signal
+	wait time.Duration
 }
 
 // terminate escalates from a fast shutdown (SIGINT: abort transactions,
 // checkpoint) to an immediate one (SIGQUIT: crash recovery at next start)
 // to SIGKILL. An ended ctx skips the waiting, not the final kill.
 func terminate(ctx context.Context, signal func(unix.Signal) error, exited func(context.Context) bool) error {
-	steps := []struct {
-		sig  unix.Signal
-		wait time.Duration
-	}{{unix.SIGINT, fastStopTimeout}, {unix.SIGQUIT, quitStopTimeout}, {unix.SIGKILL, killStopTimeout}}
+	return escalate(ctx, []stopStep{{unix.SIGINT, fastStopTimeout}, {unix.SIGQUIT, quitStopTimeout}, {unix.SIGKILL, killStopTimeout}}, signal, exited)
+}
+
+// escalate sends each step's signal in turn until the process exits.
+func escalate(ctx context.Context, steps []stopStep, signal func(unix.Signal) error, exited func(context.Context) bool) error {
 	for _, s := range steps {
 		if err := signal(s.sig); err != nil {
 			if errors.Is(err, unix.ESRCH) || errors.Is(err, os.ErrProcessDone) {

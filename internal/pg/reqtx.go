@@ -41,8 +41,8 @@ type Request struct {
 	Cookies []byte
 	// HeadersValid promises that Headers and Cookies are valid JSON,
 	// because the caller encoded them itself (identity.PGRequest does); it
-	// spares scanning the
-	// headers, tokens included, once more on every request.
+	// spares scanning the headers, tokens included, once more on every
+	// request.
 	HeadersValid bool
 	// ReadOnly makes the transaction READ ONLY (GET and HEAD).
 	ReadOnly bool

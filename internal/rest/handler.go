@@ -78,17 +78,7 @@ func New(o Options) *Handler {
 		}
 		extra += ", " + pgx.Identifier{s}.Sanitize()
 	}
-	h.timeouts = map[string]time.Duration{}
-	for _, e := range o.Config.StatementTimeouts {
-		role, _, _ := strings.Cut(e, "=")
-		role = strings.TrimSpace(role)
-		if _, seen := h.timeouts[role]; seen {
-			continue
-		}
-		if d, ok := o.Config.StatementTimeout(role); ok {
-			h.timeouts[role] = d
-		}
-	}
+	h.timeouts = o.Config.StatementTimeoutsByRole()
 	h.searchPaths = map[string]string{}
 	for _, s := range o.Config.Schemas {
 		if s != first {
@@ -296,7 +286,7 @@ func (h *Handler) begin(r *http.Request, fam family, name string) (*request, str
 	if req.prefer, err = ParsePrefer(r.Header, validZone); err != nil {
 		return nil, "", err
 	}
-	req.accept, req.acceptErr = ParseAccept(r.Header, "")
+	req.accept, req.acceptErr = ParseAccept(r.Header)
 	if req.accept.Media == mediaPlan && !h.cfg.ExplainEnabled {
 		return nil, "", httpx.NewError(http.StatusNotAcceptable, "PGRST107", "None of these media types are available: "+r.Header.Get("Accept")).
 			WithHint("query plans are disabled; set rest.explain_enabled to true to allow them")
@@ -502,17 +492,8 @@ func (h *Handler) runRead(w http.ResponseWriter, req *request, t *schema.Table, 
 			}
 			return 0, errSingular(res.page)
 		}
-		handlerBody(req, res)
 		return rangeStatus(page, res)
 	})
-}
-
-// handlerBody makes a media type handler's NULL an empty body, which is
-// still answered in the handler's media type.
-func handlerBody(req *request, res *result) {
-	if req.accept.Media == mediaHandler && res.body == nil {
-		res.body = []byte{}
-	}
 }
 
 func hasKey[V any](m map[string]V, k string) bool {
@@ -823,6 +804,11 @@ func (h *Handler) respond(w http.ResponseWriter, req *request, st readStatement,
 	}
 	status = res.override.statusOr(status)
 	body := res.body
+	if body == nil && req.accept.Media == mediaHandler {
+		// A media type handler's NULL is an empty body, still in the
+		// handler's media type.
+		body = []byte{}
+	}
 	if status == http.StatusNoContent || status == http.StatusNotModified {
 		body = nil
 	}
@@ -902,7 +888,8 @@ func etagMatches(header, etag string) bool {
 }
 
 // contentType is the Content-Type of a body in media; handler is the media
-// type of a function's handler.
+// type of the media type handler (a function's or an aggregate's) when
+// media is mediaHandler.
 func contentType(media, handler string) string {
 	switch media {
 	case mediaObject:

@@ -220,7 +220,6 @@ func (h *Handler) serveRPC(w http.ResponseWriter, r *http.Request, fam family, n
 			res.body = nil
 			return http.StatusNoContent, nil
 		}
-		handlerBody(req, res)
 		if req.accept.Media == mediaObject && fn.ReturnsSet && res.page != 1 {
 			return 0, errSingular(res.page)
 		}
